@@ -1,0 +1,23 @@
+"""Service Insights: the router. Page config, navigation and the shared filters."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from service_insights import components
+
+HERE = Path(__file__).parent
+
+st.set_page_config(page_title="Service Insights", page_icon="📊", layout="wide")
+components.ensure_store()
+st.session_state["selection"] = components.sidebar_filters()
+
+page = st.navigation({
+    "Your service": [
+        st.Page(HERE / "pages" / "home.py", title="Home", default=True),
+    ],
+    "For analysts": [
+        st.Page(HERE / "pages" / "query_health.py", title="Query health"),
+    ],
+})
+page.run()

@@ -1,0 +1,155 @@
+-- Service Insights store: tables in schema `store`, derived views in `main`.
+--
+-- Analysts' queries read the views (cases, marac_referrals, services, areas); the data
+-- layer shadows those names with scoped CTEs, so a query never repeats filter logic.
+-- Derived fields (financial year, high risk, Marac repeat, ...) are computed here, in
+-- SQL, never typed in by a service or drawn at random by the generator.
+-- See data/DICTIONARY.md for what each field means.
+
+create schema if not exists store;
+
+create table store.meta (
+    key   varchar primary key,
+    value varchar not null
+);
+
+create table store.areas (
+    area_code               varchar primary key,
+    name                    varchar not null,
+    region                  varchar not null,
+    adult_female_population integer not null check (adult_female_population > 0)
+);
+
+create table store.services (
+    service_id   varchar primary key,
+    name         varchar not null,
+    service_type varchar not null
+        check (service_type in ('idva', 'outreach', 'cyp', 'refuge', 'perpetrator')),
+    area_code    varchar not null
+);
+
+create table store.cases (
+    case_id                  varchar primary key,
+    client_key               varchar not null,
+    service_id               varchar not null,
+    referral_date            date not null,
+    intake_date              date,
+    exit_date                date,
+    referral_source          varchar not null check (referral_source in
+        ('police', 'self', 'childrens_social_care', 'health', 'housing', 'da_service', 'other')),
+    age_band                 varchar not null check (age_band in
+        ('16-17', '18-20', '21-30', '31-40', '41-50', '51-60', '61+', 'not_recorded')),
+    gender                   varchar not null
+        check (gender in ('female', 'male', 'non_binary', 'not_recorded')),
+    ethnicity                varchar not null check (ethnicity in
+        ('white', 'black', 'asian', 'mixed', 'other', 'not_recorded')),
+    disability               varchar not null check (disability in ('yes', 'no', 'not_recorded')),
+    lgbt                     varchar not null check (lgbt in ('yes', 'no', 'not_recorded')),
+    dash_score               tinyint check (dash_score between 0 and 24),
+    risk_level               varchar check (risk_level in ('standard', 'medium', 'high')),
+    abuse_physical           boolean,
+    abuse_sexual             boolean,
+    abuse_coercive_control   boolean,
+    abuse_stalking           boolean,
+    abuse_economic           boolean,
+    perpetrator              varchar check (perpetrator in
+        ('intimate_partner', 'ex_partner', 'family_member', 'other')),
+    abuse_months             integer check (abuse_months >= 0),
+    children_in_household    tinyint not null check (children_in_household between 0 and 20),
+    youngest_child_age_band  varchar check (youngest_child_age_band in
+        ('0-4', '5-10', '11-15', '16-17')),
+    social_care              varchar check (social_care in ('none', 'early_help', 'child_in_need',
+        'child_protection', 'looked_after', 'unknown')),
+    marac_referred           boolean not null,
+    whole_family_support     boolean,
+    abuse_ceased             boolean,
+    risk_reduced             boolean,
+    feels_safer              boolean,
+    quality_of_life_improved boolean,
+    check (intake_date is null or intake_date >= referral_date),
+    check (exit_date is null or (intake_date is not null and exit_date >= intake_date)),
+    check ((children_in_household = 0) = (social_care is null)),
+    check (children_in_household > 0 or youngest_child_age_band is null)
+);
+
+create table store.marac_referrals (
+    referral_id           varchar primary key,
+    client_key            varchar not null,
+    marac_area            varchar not null,
+    service_id            varchar,  -- the service whose case led to the referral, if any
+    meeting_date          date not null,
+    referring_agency      varchar not null check (referring_agency in ('police', 'idva',
+        'childrens_social_care', 'health', 'housing', 'probation', 'other')),
+    children_in_household tinyint check (children_in_household between 0 and 20)
+);
+
+create table store.import_log (
+    import_id     varchar primary key,
+    imported_at   timestamp not null,
+    imported_by   varchar not null,
+    file_name     varchar not null,
+    file_sha256   varchar not null,
+    kind          varchar not null,
+    rows_in_file  integer not null,
+    rows_added    integer not null
+);
+
+-- Financial years run April to March: 31 March 2025 is in 2024-25, 1 April 2025 in 2025-26.
+create macro store.fy_start_year(d) as year(d) - (month(d) < 4)::integer;
+create macro store.fy_label(y) as
+    y::varchar || '-' || lpad(((y + 1) % 100)::varchar, 2, '0');
+create macro store.fy_quarter(d) as ((month(d) + 8) % 12) // 3 + 1;
+
+create view main.areas as select * from store.areas;
+
+create view main.services as
+select s.service_id, s.name, s.service_type, s.area_code,
+       a.name as area_name, a.region
+from store.services s
+left join store.areas a using (area_code);
+
+create view main.cases as
+select
+    c.*,
+    s.area_code,
+    store.fy_label(store.fy_start_year(c.referral_date))            as financial_year,
+    store.fy_quarter(c.referral_date)                               as fy_quarter,
+    store.fy_label(store.fy_start_year(c.referral_date))
+        || ' Q' || store.fy_quarter(c.referral_date)::varchar       as quarter_label,
+    date_trunc('quarter', c.referral_date)::date                    as quarter_start,
+    c.children_in_household > 0                                     as has_children,
+    c.dash_score >= 14                                              as is_high_risk,
+    case
+        when c.children_in_household = 0 or c.social_care = 'unknown' then null
+        else c.social_care <> 'none'
+    end                                                             as is_known_to_social_care,
+    c.exit_date is not null                                         as is_closed,
+    c.gender = 'male'                                               as is_male,
+    c.ethnicity in ('black', 'asian', 'mixed', 'other')             as is_minoritised,
+    case when c.intake_date is not null and c.exit_date is not null
+         then date_diff('day', c.intake_date, c.exit_date) end      as days_supported
+from store.cases c
+left join store.services s using (service_id);
+
+-- A repeat is a referral for the same victim (client_key) within 365 days of their
+-- previous referral (SafeLives). Later referrals are new referrals.
+create view main.marac_referrals as
+with ordered as (
+    select r.*,
+           lag(r.meeting_date) over (
+               partition by r.client_key order by r.meeting_date, r.referral_id
+           ) as previous_meeting_date
+    from store.marac_referrals r
+)
+select
+    o.*,
+    date_diff('day', o.previous_meeting_date, o.meeting_date)       as days_since_previous,
+    coalesce(date_diff('day', o.previous_meeting_date, o.meeting_date) <= 365, false)
+                                                                    as is_repeat,
+    o.referring_agency <> 'police'                                  as is_partner_agency,
+    store.fy_label(store.fy_start_year(o.meeting_date))             as financial_year,
+    store.fy_quarter(o.meeting_date)                                as fy_quarter,
+    store.fy_label(store.fy_start_year(o.meeting_date))
+        || ' Q' || store.fy_quarter(o.meeting_date)::varchar        as quarter_label,
+    date_trunc('quarter', o.meeting_date)::date                     as quarter_start
+from ordered o;

@@ -1,0 +1,383 @@
+"""The query catalogue: every chart is one .sql file under queries/, described by a header.
+
+The header is YAML inside a leading `/*--- ... ---*/` block comment, so the file stays
+plain DuckDB SQL. Parsing is strict, because a chart that silently shows the wrong thing
+is worse than one that says what is wrong: unknown keys, missing keys, bad values and
+undeclared parameters are errors that name the file and line, and a broken file breaks
+only its own chart. Files are re-read when they change, so an analyst's new file shows up
+without a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from service_insights import db
+from service_insights.scope import SCOPE_PARAMS
+
+CHART_TYPES = ("bar", "grouped_bar", "stacked_bar", "line", "kpi", "table")
+QUERY_PARAMS = frozenset({"period_start", "period_end", "trend_start"})
+"""Parameters a query may declare: the selected period, and the start of the trend
+window (two years before the period ends) for charts that show change over time."""
+
+REQUIRED_KEYS = ("title", "description", "page", "chart")
+OPTIONAL_KEYS = (
+    "order", "x", "y", "series", "unit", "x_label", "y_label", "labels", "counts", "rates",
+    "measures", "params", "benchmark", "source", "notes", "x_order", "series_order", "finding",
+)
+_HEADER_START = re.compile(r"^\s*/\*---\s*$")
+_HEADER_END = re.compile(r"^\s*---\*/\s*$")
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_STRIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class QueryError:
+    """What is wrong with a query file, and where: shown in place of its chart."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}, line {self.line}: {self.message}"
+
+
+class QueryFileError(Exception):
+    def __init__(self, error: QueryError):
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: str
+    base: str
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    id: str
+    path: str
+    sql: str
+    body_line: int
+    """File line where the SQL after the header starts, to map DuckDB's errors back."""
+    digest: str
+    title: str
+    description: str
+    page: str
+    chart: str
+    order: int = 100
+    x: str | None = None
+    y: tuple[str, ...] = ()
+    series: str | None = None
+    unit: str = ""
+    x_label: str | None = None
+    y_label: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    counts: tuple[str, ...] = ()
+    rates: dict[str, Rate] = field(default_factory=dict)
+    measures: dict[str, str] = field(default_factory=dict)
+    params: tuple[str, ...] = ()
+    benchmark: bool = True
+    source: str = ""
+    notes: str = ""
+    x_order: tuple[str, ...] = ()
+    series_order: tuple[str, ...] = ()
+    finding: dict | None = None
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.x, self.series) if c)
+
+    def declared_columns(self) -> dict[str, str]:
+        """Every column the header names, with the header key that names it."""
+        cols: dict[str, str] = {}
+        for key in ("x", "series"):
+            if getattr(self, key):
+                cols[getattr(self, key)] = key
+        for c in self.y:
+            cols.setdefault(c, "y")
+        for c in self.counts:
+            cols.setdefault(c, "counts")
+        for r, spec in self.rates.items():
+            cols.setdefault(r, "rates")
+            cols.setdefault(spec.count, "rates")
+            cols.setdefault(spec.base, "rates")
+        for m, base in self.measures.items():
+            cols.setdefault(m, "measures")
+            cols.setdefault(base, "measures")
+        return cols
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.key_lines.get("__header__", 1))
+
+    def label(self, column: str) -> str:
+        return self.labels.get(column) or column.replace("_", " ").capitalize()
+
+
+def query_id(path: Path, root: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def _split_header(text: str, rel: str) -> tuple[str, int, int, str]:
+    """Return (yaml text, line of the first yaml line, line where SQL starts, sql)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if start is None:
+        raise QueryFileError(QueryError(rel, 1, "the file is empty"))
+    if not _HEADER_START.match(lines[start]):
+        raise QueryFileError(QueryError(
+            rel, start + 1, "the file must open with a header block: a line '/*---', "
+            "YAML keys, then a line '---*/' (see queries/README.md)"))
+    end = next((i for i in range(start + 1, len(lines)) if _HEADER_END.match(lines[i])), None)
+    if end is None:
+        raise QueryFileError(QueryError(rel, start + 1, "the header opened with '/*---' "
+                                        "is never closed with a line '---*/'"))
+    return "\n".join(lines[start + 1:end]), start + 2, end + 2, "\n".join(lines[end + 1:])
+
+
+def _str(value, key, line, rel) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise QueryFileError(QueryError(rel, line, f"'{key}' must be a non-empty text"))
+    return value.strip()
+
+
+def _column(value, key, line, rel) -> str:
+    value = _str(value, key, line, rel)
+    if not _NAME.match(value):
+        raise QueryFileError(QueryError(rel, line, f"'{key}': {value!r} is not a column name "
+                                        "(lowercase letters, digits and _)"))
+    return value
+
+
+def _columns(value, key, line, rel) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    return tuple(_column(v, key, line, rel) for v in items)
+
+
+def used_params(sql: str) -> set[str]:
+    """The $names a SQL text uses, ignoring comments and quoted strings."""
+    return set(_PARAM.findall(_STRIP.sub(" ", sql)))
+
+
+def parse(text: str, rel: str) -> QuerySpec:
+    """Parse one query file's text; `rel` is its id-path for messages (queries/x/y.sql)."""
+    header_text, header_line, body_line, sql = _split_header(text, rel)
+    try:
+        node = yaml.compose(header_text)
+        data = yaml.safe_load(header_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = header_line + (mark.line if mark else 0)
+        raise QueryFileError(QueryError(rel, line, f"the header is not valid YAML: "
+                                        f"{getattr(exc, 'problem', exc)}")) from exc
+    if not isinstance(data, dict):
+        raise QueryFileError(QueryError(rel, header_line, "the header must be YAML keys "
+                                        "like 'title: ...'"))
+    lines = {"__header__": header_line - 1}
+    for key_node, _ in node.value:
+        lines[str(key_node.value)] = header_line + key_node.start_mark.line
+    known = set(REQUIRED_KEYS) | set(OPTIONAL_KEYS)
+    for key in data:
+        if key not in known:
+            raise QueryFileError(QueryError(rel, lines.get(str(key), header_line),
+                                            f"unknown header key '{key}'; known keys are "
+                                            f"{', '.join(sorted(known))}"))
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            raise QueryFileError(QueryError(rel, header_line - 1,
+                                            f"the header is missing the required key '{key}'"))
+
+    def ln(key: str) -> int:
+        return lines.get(key, header_line)
+
+    chart = _str(data["chart"], "chart", ln("chart"), rel)
+    if chart not in CHART_TYPES:
+        raise QueryFileError(QueryError(rel, ln("chart"), f"chart '{chart}' is not one of "
+                                        f"{', '.join(CHART_TYPES)}"))
+    page = _str(data["page"], "page", ln("page"), rel)
+    if not all(_SEGMENT.match(p) for p in page.split("/")):
+        raise QueryFileError(QueryError(rel, ln("page"), f"page {page!r} should be a page "
+                                        "name like 'overview' or 'children'"))
+    order = data.get("order", 100)
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise QueryFileError(QueryError(rel, ln("order"), "'order' must be a whole number"))
+
+    x = _column(data["x"], "x", ln("x"), rel) if "x" in data else None
+    series = _column(data["series"], "series", ln("series"), rel) if "series" in data else None
+    y = _columns(data["y"], "y", ln("y"), rel) if "y" in data else ()
+    counts = _columns(data["counts"], "counts", ln("counts"), rel) if "counts" in data else ()
+
+    rates: dict[str, Rate] = {}
+    raw_rates = data.get("rates") or {}
+    if not isinstance(raw_rates, dict):
+        raise QueryFileError(QueryError(rel, ln("rates"), "'rates' maps each rate column to "
+                                        "{count: <column>, base: <column>}"))
+    for name, spec in raw_rates.items():
+        if not isinstance(spec, dict) or set(spec) != {"count", "base"}:
+            raise QueryFileError(QueryError(rel, ln("rates"), f"rate '{name}' needs exactly "
+                                            "'count' and 'base' columns"))
+        rates[_column(name, "rates", ln("rates"), rel)] = Rate(
+            _column(spec["count"], "rates", ln("rates"), rel),
+            _column(spec["base"], "rates", ln("rates"), rel))
+
+    measures: dict[str, str] = {}
+    raw_measures = data.get("measures") or {}
+    if not isinstance(raw_measures, dict):
+        raise QueryFileError(QueryError(rel, ln("measures"), "'measures' maps each measure "
+                                        "column (an average, a median) to its base column"))
+    for name, base in raw_measures.items():
+        measures[_column(name, "measures", ln("measures"), rel)] = _column(
+            base, "measures", ln("measures"), rel)
+
+    needs = {"bar": ("x", "y"), "grouped_bar": ("x", "y", "series"),
+             "stacked_bar": ("x", "y", "series"), "line": ("x", "y"), "kpi": ("y",),
+             "table": ()}[chart]
+    for key in needs:
+        if key not in data:
+            raise QueryFileError(QueryError(rel, ln("chart"), f"a {chart} chart needs '{key}'"))
+    if chart not in ("kpi", "table") and len(y) != 1:
+        raise QueryFileError(QueryError(rel, ln("y"), f"a {chart} chart takes one 'y' column"))
+    for col in y:
+        if col not in counts and col not in rates and col not in measures:
+            raise QueryFileError(QueryError(rel, ln("y"), f"y column '{col}' must be declared "
+                                            "under 'counts', 'rates' or 'measures' so that "
+                                            "disclosure control can check it"))
+
+    params = tuple(data.get("params") or ())
+    for p in params:
+        if p not in QUERY_PARAMS:
+            raise QueryFileError(QueryError(rel, ln("params"), f"unknown parameter '{p}'; "
+                                            f"queries may use {', '.join(sorted(QUERY_PARAMS))}"))
+    used = used_params(sql)
+    reserved = used & SCOPE_PARAMS
+    if reserved:
+        raise QueryFileError(QueryError(rel, body_line, f"${sorted(reserved)[0]} is set by "
+                                        "the data layer; queries read the scoped relations "
+                                        "(cases, marac_referrals, ...) instead"))
+    if used != set(params):
+        missing, extra = sorted(used - set(params)), sorted(set(params) - used)
+        what = (f"the SQL uses ${', $'.join(missing)} but 'params' does not declare it"
+                if missing else f"'params' declares {', '.join(extra)} but the SQL never uses it")
+        raise QueryFileError(QueryError(rel, ln("params") if "params" in data else body_line,
+                                        what))
+
+    try:
+        kinds = db.statement_types(sql)
+    except db.QueryFailed as exc:
+        raise QueryFileError(QueryError(rel, body_line,
+                                        f"the SQL does not parse: {exc.detail}")) from None
+    if kinds != ["SELECT"]:
+        raise QueryFileError(QueryError(rel, body_line, "a query file holds exactly one SELECT "
+                                        f"statement (found: {', '.join(kinds) or 'none'})"))
+
+    benchmark = data.get("benchmark", True)
+    if not isinstance(benchmark, bool):
+        raise QueryFileError(QueryError(rel, ln("benchmark"), "'benchmark' is true or false"))
+    labels = data.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise QueryFileError(QueryError(rel, ln("labels"), "'labels' maps columns to labels"))
+    finding = data.get("finding")
+    if finding is not None and not isinstance(finding, dict):
+        raise QueryFileError(QueryError(rel, ln("finding"), "'finding' must be a mapping"))
+
+    return QuerySpec(
+        id=rel.removeprefix("queries/").removesuffix(".sql"),
+        path=rel,
+        sql=sql,
+        body_line=body_line,
+        digest=hashlib.sha256(text.encode()).hexdigest()[:16],
+        title=_str(data["title"], "title", ln("title"), rel),
+        description=_str(data["description"], "description", ln("description"), rel),
+        page=page,
+        chart=chart,
+        order=order,
+        x=x,
+        y=y,
+        series=series,
+        unit=str(data.get("unit") or ""),
+        x_label=data.get("x_label"),
+        y_label=data.get("y_label"),
+        labels={str(k): str(v) for k, v in labels.items()},
+        counts=counts,
+        rates=rates,
+        measures=measures,
+        params=params,
+        benchmark=benchmark,
+        source=str(data.get("source") or ""),
+        notes=str(data.get("notes") or ""),
+        x_order=tuple(str(v) for v in data.get("x_order") or ()),
+        series_order=tuple(str(v) for v in data.get("series_order") or ()),
+        finding=finding,
+        key_lines=lines,
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file in the catalogue: its spec, or the error that stands in for its chart."""
+
+    id: str
+    path: str
+    spec: QuerySpec | None
+    error: QueryError | None
+
+
+_cache: dict[Path, tuple[int, int, Entry]] = {}
+
+
+def load_file(path: Path, root: Path) -> Entry:
+    """Parse one file, re-reading it only when its size or modification time changed."""
+    st = path.stat()
+    hit = _cache.get(path)
+    if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
+        return hit[2]
+    rel = f"{root.name}/{path.relative_to(root).as_posix()}"
+    qid = query_id(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+        entry = Entry(qid, rel, parse(text, rel), None)
+    except UnicodeDecodeError:
+        entry = Entry(qid, rel, None, QueryError(rel, 1, "the file is not UTF-8 text"))
+    except QueryFileError as exc:
+        entry = Entry(qid, rel, None, exc.error)
+    _cache[path] = (st.st_mtime_ns, st.st_size, entry)
+    return entry
+
+
+def discover(root: Path) -> list[Entry]:
+    """Every .sql file under `root`, in page then order then id."""
+    entries = [load_file(p, root) for p in sorted(root.rglob("*.sql"))]
+
+    def key(e: Entry):
+        return (e.spec.page, e.spec.order, e.id) if e.spec else ("~", 0, e.id)
+
+    return sorted(entries, key=key)
+
+
+def for_page(root: Path, page: str) -> list[Entry]:
+    """Charts for a page; a broken file whose path says it belongs here is listed too."""
+    out = []
+    for e in discover(root):
+        if e.id.startswith("findings/"):
+            continue
+        if (e.spec and e.spec.page == page) or (e.spec is None and e.id.split("/")[0] == page):
+            out.append(e)
+    return out
+
+
+def get(root: Path, qid: str) -> Entry:
+    path = root / f"{qid}.sql"
+    if not path.exists():
+        rel = f"{root.name}/{qid}.sql"
+        return Entry(qid, rel, None, QueryError(rel, 1, "no such query file"))
+    return load_file(path, root)

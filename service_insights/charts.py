@@ -1,0 +1,292 @@
+"""Figure builders: a protected chart result in, a Plotly figure out.
+
+Pure functions (no Streamlit) so tests and exports use exactly what the screen shows.
+Every figure carries its title, a subtitle with scope and period, axis titles with
+units, and a footnote with the source and the suppression note, so an exported image
+stands on its own. The palette is Okabe-Ito (safe for colour-blind readers); the
+benchmark is always grey and hatched or dashed, never a series colour.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+
+from service_insights.results import ChartResult
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+           "#000000"]
+SCOPE_COLOUR = PALETTE[0]
+BENCHMARK_COLOUR = "#6E6E6E"
+FONT = "Arial, Helvetica, sans-serif"
+
+
+def value_suffix(result: ChartResult, column: str) -> str:
+    spec = result.spec
+    if column in spec.rates:
+        return "%"
+    if column in spec.measures and spec.unit:
+        return f" {spec.unit}"
+    return ""
+
+
+def axis_title(result: ChartResult, column: str) -> str:
+    spec = result.spec
+    base = spec.y_label or spec.label(column)
+    if column in spec.rates and "%" not in base:
+        return f"{base} (%)"
+    if column in spec.counts and spec.unit and spec.unit not in base:
+        return f"{base} ({spec.unit})"
+    if column in spec.measures and spec.unit and spec.unit not in base:
+        return f"{base} ({spec.unit})"
+    return base
+
+
+def footnote(result: ChartResult) -> str:
+    spec = result.spec
+    source = spec.source or "Service Insights"
+    kind = "synthetic sample" if result.data_kind == "synthetic" else "service records"
+    parts = [f"Source: {source} ({kind}; data as of {result.data_as_of or 'unknown'})."]
+    if result.data is not None:
+        parts.append(result.data.note())
+    if result.benchmark_note:
+        parts.append(result.benchmark_note)
+    return " ".join(parts)
+
+
+def _wrap(text: str, width: int = 150) -> str:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if len(line) + len(w) + 1 > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    return "<br>".join(lines)
+
+
+def _categories(result: ChartResult, column: str, order: tuple[str, ...]) -> list:
+    seen: list = []
+    for frame in (result.data.frame, result.benchmark.frame if result.benchmark else None):
+        if frame is None or column not in frame.columns:
+            continue
+        for v in frame[column].to_list():
+            if v not in seen:
+                seen.append(v)
+    if order:
+        ranked = [v for v in order if v in seen]
+        return ranked + [v for v in seen if v not in ranked]
+    return seen
+
+
+def _lookup(frame: pl.DataFrame, keys: list[str], value: str) -> dict[tuple, float | None]:
+    cols = [frame[k].to_list() for k in keys]
+    vals = frame[value].to_list()
+    return {tuple(c[i] for c in cols): vals[i] for i in range(frame.height)}
+
+
+def _base_layout(fig: go.Figure, result: ChartResult, height: int = 440) -> go.Figure:
+    spec = result.spec
+    note = footnote(result)
+    note_lines = _wrap(note).count("<br>") + 1
+    bottom = 70 + 16 * note_lines
+    fig.update_layout(
+        template="plotly_white",
+        font=dict(family=FONT, size=13, color="#1F1F1F"),
+        colorway=PALETTE,
+        title=dict(text=f"<b>{spec.title}</b>", x=0, xanchor="left", font=dict(size=17),
+                   subtitle=dict(text=f"{result.scope.label} · {result.period.label}",
+                                 font=dict(size=13, color="#444"))),
+        margin=dict(l=70, r=30, t=90, b=bottom + 40),
+        height=height + 16 * note_lines,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1,
+                    title=None),
+        hoverlabel=dict(font=dict(family=FONT)),
+        annotations=[dict(text=_wrap(note), xref="paper", yref="paper", x=0,
+                          y=0, yshift=-(bottom + 10), xanchor="left", yanchor="top",
+                          showarrow=False, align="left", font=dict(size=11, color="#555"))],
+    )
+    fig.update_xaxes(showline=True, linecolor="#888", automargin=True)
+    fig.update_yaxes(gridcolor="#E5E5E5", zeroline=True, zerolinecolor="#888",
+                     rangemode="tozero", automargin=True)
+    return fig
+
+
+def _hover(result: ChartResult, column: str) -> str:
+    fmt = ".1f" if column in result.spec.rates or column in result.spec.measures else ",.1f"
+    if column in result.spec.counts and result.benchmark is None:
+        fmt = ","
+    return f"%{{y:{fmt}}}{value_suffix(result, column)}"
+
+
+def build(result: ChartResult) -> go.Figure:
+    """The figure for one chart result; KPIs and tables get a table-like figure."""
+    if result.data is None:
+        raise ValueError(f"{result.spec.id} has no data to draw: {result.error}")
+    chart = result.spec.chart
+    if chart == "bar":
+        return _bar(result)
+    if chart == "grouped_bar":
+        return _grouped(result, stacked=False)
+    if chart == "stacked_bar":
+        return _grouped(result, stacked=True)
+    if chart == "line":
+        return _line(result)
+    return _table_figure(result)
+
+
+def _bar(result: ChartResult) -> go.Figure:
+    spec = result.spec
+    x, y = spec.x, spec.y[0]
+    cats = _categories(result, x, spec.x_order)
+    ours = _lookup(result.data.frame, [x], y)
+    fig = go.Figure()
+    fig.add_bar(name=result.scope.label, x=[str(c) for c in cats],
+                y=[ours.get((c,)) for c in cats], marker_color=SCOPE_COLOUR,
+                hovertemplate=f"%{{x}}<br>{result.scope.label}: {_hover(result, y)}<extra></extra>")
+    if result.benchmark is not None:
+        theirs = _lookup(result.benchmark.frame, [x], y)
+        fig.add_bar(name=result.benchmark_label_for(y), x=[str(c) for c in cats],
+                    y=[theirs.get((c,)) for c in cats],
+                    marker=dict(color="#D9D9D9", line=dict(color=BENCHMARK_COLOUR, width=1.5),
+                                pattern=dict(shape="/", fgcolor=BENCHMARK_COLOUR, size=6)),
+                    hovertemplate=f"%{{x}}<br>{result.benchmark_label_for(y)}: "
+                                  f"{_hover(result, y)}<extra></extra>")
+    _mark_hidden(fig, result, cats)
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(title_text=spec.x_label or spec.label(x), type="category")
+    fig.update_yaxes(title_text=axis_title(result, y))
+    return _base_layout(fig, result)
+
+
+def _mark_hidden(fig: go.Figure, result: ChartResult, cats: list) -> None:
+    """Say "<5" / "withheld" where a bar is missing because it was suppressed."""
+    spec = result.spec
+    y = spec.y[0]
+    hidden = result.data.hidden.get(y)
+    if not hidden or not any(hidden):
+        return
+    xs = result.data.frame[spec.x].to_list()
+    text = f"<{result.data.rules.threshold}" if y in spec.counts else "withheld"
+    marks = [str(xs[i]) for i, h in enumerate(hidden) if h and xs[i] in cats]
+    fig.add_scatter(x=marks, y=[0] * len(marks), mode="text", text=[text] * len(marks),
+                    textposition="top center", showlegend=False, hoverinfo="skip",
+                    textfont=dict(color="#444", size=11))
+
+
+def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
+    spec = result.spec
+    x, y, s = spec.x, spec.y[0], spec.series
+    cats = _categories(result, x, spec.x_order)
+    series = _categories(result, s, spec.series_order)
+    ours = _lookup(result.data.frame, [x, s], y)
+    theirs = _lookup(result.benchmark.frame, [x, s], y) if result.benchmark else None
+    fig = go.Figure()
+    if stacked:
+        # Two stacked bars per category: the selection, then the benchmark (hatched).
+        groups = [result.scope.label]
+        if theirs is not None:
+            groups.append(result.benchmark_label_for(y))
+        xx = [[str(c) for c in cats for _ in groups], [g for _ in cats for g in groups]]
+        for i, sv in enumerate(series):
+            colour = PALETTE[i % len(PALETTE)]
+            vals = []
+            for c in cats:
+                vals.append(ours.get((c, sv)))
+                if theirs is not None:
+                    vals.append(theirs.get((c, sv)))
+            fig.add_bar(name=str(sv), x=xx, y=vals, marker=dict(
+                color=colour, line=dict(color="white", width=0.5),
+                pattern=dict(shape=["" if g == result.scope.label else "/"
+                                    for _ in cats for g in groups],
+                             fgcolor="white", size=5)),
+                hovertemplate=f"%{{x}}<br>{sv}: {_hover(result, y)}<extra></extra>")
+        fig.update_layout(barmode="stack")
+        fig.update_xaxes(type="multicategory")
+    else:
+        for i, sv in enumerate(series):
+            fig.add_bar(name=str(sv), x=[str(c) for c in cats],
+                        y=[ours.get((c, sv)) for c in cats], offsetgroup=str(i),
+                        marker_color=PALETTE[i % len(PALETTE)],
+                        hovertemplate=f"%{{x}}<br>{sv}: {_hover(result, y)}<extra></extra>")
+        if theirs is not None:
+            for i, sv in enumerate(series):
+                fig.add_scatter(
+                    name=result.benchmark_label_for(y), x=[str(c) for c in cats],
+                    y=[theirs.get((c, sv)) for c in cats], offsetgroup=str(i), mode="markers",
+                    marker=dict(symbol="diamond", size=10, color="white",
+                                line=dict(color="black", width=2)),
+                    legendgroup="benchmark", showlegend=i == 0,
+                    hovertemplate=f"%{{x}}<br>{sv}, {result.benchmark_label_for(y)}: "
+                                  f"{_hover(result, y)}<extra></extra>")
+        fig.update_layout(barmode="group", scattermode="group", bargap=0.2)
+        fig.update_xaxes(type="category")
+    fig.update_xaxes(title_text=spec.x_label or spec.label(x))
+    fig.update_yaxes(title_text=axis_title(result, y))
+    return _base_layout(fig, result)
+
+
+def _line(result: ChartResult) -> go.Figure:
+    spec = result.spec
+    x, y, s = spec.x, spec.y[0], spec.series
+    cats = _categories(result, x, spec.x_order)
+    series = _categories(result, s, spec.series_order) if s else [None]
+    keys = [x, s] if s else [x]
+    ours = _lookup(result.data.frame, keys, y)
+    theirs = _lookup(result.benchmark.frame, keys, y) if result.benchmark else None
+    fig = go.Figure()
+    for i, sv in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        key = (lambda c, sv=sv: (c, sv)) if s else (lambda c: (c,))
+        name = str(sv) if s else result.scope.label
+        fig.add_scatter(name=name, x=[str(c) for c in cats], y=[ours.get(key(c)) for c in cats],
+                        mode="lines+markers", line=dict(color=colour, width=3),
+                        marker=dict(size=7), connectgaps=False,
+                        hovertemplate=f"%{{x}}<br>{name}: {_hover(result, y)}<extra></extra>")
+        if theirs is not None:
+            bname = f"{sv}, {result.benchmark_label_for(y)}" if s else result.benchmark_label_for(y)
+            fig.add_scatter(name=bname, x=[str(c) for c in cats],
+                            y=[theirs.get(key(c)) for c in cats], mode="lines",
+                            line=dict(color=colour if s else BENCHMARK_COLOUR, width=2,
+                                      dash="dash"),
+                            hovertemplate=f"%{{x}}<br>{bname}: {_hover(result, y)}<extra></extra>")
+    fig.update_xaxes(title_text=spec.x_label or spec.label(x), type="category")
+    fig.update_yaxes(title_text=axis_title(result, y))
+    return _base_layout(fig, result)
+
+
+def _table_figure(result: ChartResult) -> go.Figure:
+    """KPIs and tables as a Plotly table, so they export like any other chart."""
+    frame = table_frame(result)
+    fig = go.Figure(go.Table(
+        header=dict(values=[f"<b>{c}</b>" for c in frame.columns], fill_color="#E8EEF4",
+                    align="left", font=dict(family=FONT, size=12)),
+        cells=dict(values=[frame[c].to_list() for c in frame.columns], align="left",
+                   fill_color="white", line_color="#DDD", font=dict(family=FONT, size=12)),
+    ))
+    height = 200 + 28 * frame.height
+    return _base_layout(fig, result, height=height)
+
+
+def table_frame(result: ChartResult) -> pl.DataFrame:
+    """The chart's data as text, with the benchmark beside each value where it is drawn."""
+    spec = result.spec
+    shown = result.data.display()
+    if spec.chart == "kpi":
+        rows = []
+        bench = result.benchmark.display() if result.benchmark is not None else None
+        for col in spec.y:
+            value = shown[col][0] if shown.height else ""
+            row = {"Measure": spec.label(col),
+                   "Value": f"{value}{value_suffix(result, col)}" if value not in ("", "–")
+                   and not value.startswith("<") else value}
+            if bench is not None and bench.height:
+                b = bench[col][0]
+                row["All services"] = (f"{b}{value_suffix(result, col)}"
+                                               if b not in ("", "–") and not b.startswith("<")
+                                               else b)
+            rows.append(row)
+        return pl.DataFrame(rows) if rows else pl.DataFrame({"Measure": [], "Value": []})
+    renamed = shown.rename({c: spec.label(c) for c in shown.columns})
+    return renamed

@@ -1,0 +1,295 @@
+"""Streamlit building blocks that pages call: the store, the shared filters, chart blocks.
+
+Pages hold layout only; everything they show comes through here. Cached results are
+keyed by the store build, the query file's content, the scope and the period, so one
+viewer's figures are never served to another scope and a rebuilt store is never
+answered from an old cache. Errors are not cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+from service_insights import catalog, charts, db, periods, results, settings, synth
+from service_insights.periods import Period
+from service_insights.scope import ALL_SERVICES, Scope
+
+
+@dataclass(frozen=True)
+class Selection:
+    scope: Scope
+    period: Period
+
+
+# ---------------------------------------------------------------- the store
+
+
+@st.cache_resource(max_entries=4)
+def _open_store(path: str, inode: int, mtime_ns: int) -> db.Store:
+    return db.Store(path)
+
+
+def store() -> db.Store:
+    """The shared read-only store for the current build of the file."""
+    path = settings.get().db_path
+    sig = db.signature(path)
+    return _open_store(str(path), sig.inode, sig.mtime_ns)
+
+
+def _build_sample(path) -> None:
+    cfg = settings.get()
+    with st.status(f"Building the synthetic sample ({cfg.sample_cases:,} cases). This takes "
+                   "a few seconds and happens once.", expanded=True) as status:
+        synth.write_sample(path, cfg.sample_cases, cfg.sample_seed)
+        status.update(label="Synthetic sample built.", state="complete", expanded=False)
+
+
+def ensure_store() -> db.Store:
+    """Open the store, building the sample on first start; on a broken file, explain and
+    offer a rebuild instead of a traceback. Stops the page when there is no store."""
+    path = settings.get().db_path
+    if not path.exists():
+        st.info(f"No database at `{path}` yet: building the bundled synthetic sample.")
+        _build_sample(path)
+        st.cache_data.clear()
+    try:
+        return store()
+    except db.StoreError as exc:
+        st.error(f"The database could not be opened. {exc}")
+        st.write("You can move the broken file aside (it is kept, renamed, in case it holds "
+                 "imported records) and rebuild the synthetic sample.")
+        if st.button("Move the broken file aside and rebuild the sample", type="primary"):
+            moved = db.quarantine(path)
+            _build_sample(path)
+            st.cache_resource.clear()
+            st.cache_data.clear()
+            st.success(f"Rebuilt. The broken file was kept as `{moved.name}`.")
+            st.rerun()
+        st.stop()
+
+
+@st.cache_data(ttl=3600, max_entries=8)
+def _services_table(inode: int, mtime_ns: int) -> pl.DataFrame:
+    return store().query(
+        "select service_id, name, area_code, area_name from main.services order by name").frame
+
+
+@st.cache_data(ttl=3600, max_entries=8)
+def _date_range(inode: int, mtime_ns: int) -> tuple[dt.date, dt.date]:
+    frame = store().query(
+        "select min(referral_date) as first, max(coalesce(exit_date, referral_date)) as last "
+        "from main.cases").frame
+    first, last = frame["first"][0], frame["last"][0]
+    if first is None:
+        today = dt.date.today()
+        return today, today
+    return first, last
+
+
+# ---------------------------------------------------------------- filters
+
+
+def resolve_scope(services: pl.DataFrame, areas: list[str], chosen: list[str]) -> Scope:
+    """Turn the sidebar's choice into a Scope: chosen services win over chosen areas."""
+    if chosen:
+        rows = services.filter(pl.col("service_id").is_in(chosen))
+        names = rows["name"].to_list()
+        label = names[0] if len(names) == 1 else f"{len(names)} services"
+        return Scope(tuple(sorted(chosen)), tuple(sorted(set(rows["area_code"]))), True, label)
+    if areas:
+        rows = services.filter(pl.col("area_code").is_in(areas))
+        names = sorted(set(rows["area_name"].to_list()))
+        label = names[0] if len(names) == 1 else f"{len(names)} areas"
+        return Scope(tuple(sorted(rows["service_id"])), tuple(sorted(areas)), False, label)
+    return ALL_SERVICES
+
+
+def sidebar_filters() -> Selection:
+    """Period, area and service, shared by every page (the router draws them)."""
+    s = store()
+    sig = s.signature
+    services = _services_table(sig.inode, sig.mtime_ns)
+    first, last = _date_range(sig.inode, sig.mtime_ns)
+    years = periods.financial_years_between(first, last)
+    with st.sidebar:
+        st.header("Filters")
+        kind = st.radio("Period", ["Financial year", "Quarter", "Custom dates"],
+                        key="period_kind", horizontal=False)
+        if kind == "Financial year":
+            fy = st.selectbox("Financial year (April to March)", years, key="fy")
+            period = periods.financial_year(fy)
+        elif kind == "Quarter":
+            fy = st.selectbox("Financial year", years, key="q_fy")
+            q = st.selectbox("Quarter", [1, 2, 3, 4], key="q",
+                             format_func=lambda q: ["Q1 Apr-Jun", "Q2 Jul-Sep", "Q3 Oct-Dec",
+                                                    "Q4 Jan-Mar"][q - 1])
+            period = periods.quarter(fy, q)
+        else:
+            default = (periods.financial_year(years[0]).start, last)
+            picked = st.date_input("From and to", value=default, min_value=first,
+                                   max_value=last, key="custom", format="DD/MM/YYYY")
+            if isinstance(picked, tuple) and len(picked) == 2:
+                period = periods.custom(picked[0], picked[1])
+            else:
+                st.caption("Pick an end date too.")
+                period = periods.custom(picked[0] if picked else first, last)
+        area_names = dict(zip(services["area_code"], services["area_name"], strict=True))
+        areas = st.multiselect("Area", sorted(area_names), key="areas",
+                               format_func=lambda c: f"{area_names[c]} ({c})",
+                               placeholder="All areas")
+        pool = services.filter(pl.col("area_code").is_in(areas)) if areas else services
+        service_names = dict(zip(pool["service_id"], pool["name"], strict=True))
+        chosen = st.multiselect("Service", list(service_names), key="services",
+                                format_func=lambda i: service_names.get(i, i),
+                                placeholder="All services in the areas" if areas
+                                else "All services")
+        chosen = [c for c in chosen if c in service_names]
+        if s.meta.get("data_kind") == "synthetic":
+            st.warning("Synthetic sample data: not real services or people.", icon="ℹ️")
+        st.caption(f"Data as of {s.meta.get('data_as_of', 'unknown')}.")
+    return Selection(resolve_scope(services, areas, chosen), period)
+
+
+def current_selection() -> Selection:
+    sel = st.session_state.get("selection")
+    if sel is None:
+        sel = Selection(ALL_SERVICES, periods.financial_year(
+            periods.fy_start_year(dt.date.today())))
+    return sel
+
+
+# ---------------------------------------------------------------- charts
+
+
+class _Uncached(Exception):
+    """Carries a failed result out of the cached function, so failures are not cached."""
+
+    def __init__(self, result: results.ChartResult):
+        super().__init__(str(result.error))
+        self.result = result
+
+
+@st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
+def _cached_result(store_key: tuple, qid: str, digest: str, scope: Scope,
+                   period: Period) -> results.ChartResult:
+    entry = catalog.get(settings.get().queries_dir, qid)
+    result = results.run(store(), entry.spec, scope, period, settings.get())
+    if result.error:
+        raise _Uncached(result)
+    return result
+
+
+def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalog.QueryError:
+    entry = catalog.get(settings.get().queries_dir, qid)
+    if entry.error:
+        return entry.error
+    sig = store().signature
+    try:
+        return _cached_result((sig.path, sig.inode, sig.mtime_ns), qid, entry.spec.digest,
+                              selection.scope, selection.period)
+    except _Uncached as exc:
+        return exc.result
+
+
+def show_error(error: catalog.QueryError, title: str | None = None) -> None:
+    st.error(f"**{title or 'This chart could not be drawn'}**  \n`{error.path}`, line "
+             f"{error.line}: {error.message}")
+
+
+def render_query(qid: str, selection: Selection | None = None) -> None:
+    """One chart block: figure or KPIs, then description, period, base and notes."""
+    selection = selection or current_selection()
+    res = chart_result(qid, selection)
+    if isinstance(res, catalog.QueryError):
+        show_error(res)
+        return
+    if res.error:
+        show_error(res.error, res.spec.title)
+        return
+    spec = res.spec
+    with st.container(border=True):
+        if spec.chart == "kpi":
+            _render_kpis(res)
+        elif spec.chart == "table":
+            st.markdown(f"**{spec.title}**")
+            st.dataframe(charts.table_frame(res), hide_index=True, width="stretch")
+        else:
+            st.plotly_chart(charts.build(res), width="stretch", key=f"chart-{qid}",
+                            theme=None, config={"displaylogo": False})
+        st.caption(caption(res))
+
+
+def caption(res: results.ChartResult) -> str:
+    spec = res.spec
+    n = res.base
+    parts = [spec.description, f"Period: {res.period.label}."]
+    parts.append(f"Base: n = {n:,}." if n is not None else "Base: no cases in this period.")
+    if res.benchmark is not None:
+        label = res.count_benchmark_label or res.benchmark_label
+        parts.append(f"Benchmark: {label}.")
+    elif res.benchmark_note:
+        parts.append(res.benchmark_note)
+    if res.data is not None and res.data.any_hidden:
+        parts.append(res.data.note())
+    if res.truncated:
+        parts.append("The result was cut at the row limit.")
+    return " ".join(parts)
+
+
+def _render_kpis(res: results.ChartResult) -> None:
+    spec = res.spec
+    st.markdown(f"**{spec.title}** · {res.scope.label} · {res.period.label}")
+    shown = res.data.display()
+    bench = res.benchmark.display() if res.benchmark is not None else None
+    cols = st.columns(len(spec.y))
+    for col, name in zip(cols, spec.y, strict=True):
+        value = shown[name][0] if shown.height else "–"
+        suffix = charts.value_suffix(res, name)
+        text = f"{value}{suffix}" if value and value[0].isdigit() else (value or "–")
+        delta, about = None, None
+        if bench is not None and bench.height:
+            b = bench[name][0]
+            raw_ours = res.data.frame[name][0] if res.data.frame.height else None
+            raw_theirs = res.benchmark.frame[name][0] if res.benchmark.frame.height else None
+            b_text = f"{b}{suffix}" if b and b[0].isdigit() else (b or "–")
+            if raw_ours is not None and raw_theirs is not None and name in spec.rates:
+                delta = f"{raw_ours - raw_theirs:+.1f} pts"
+                about = f"vs all services ({b_text})"
+            else:
+                about = f"{res.benchmark_label_for(name)}: {b_text}"
+        col.metric(spec.label(name), text, delta=delta, delta_color="off",
+                   delta_description=about, border=True)
+
+
+def render_page(page: str, selection: Selection | None = None) -> None:
+    """Every chart whose header names this page, in order."""
+    for entry in catalog.for_page(settings.get().queries_dir, page):
+        if entry.error:
+            show_error(entry.error)
+        else:
+            render_query(entry.id, selection)
+
+
+def query_health(selection: Selection | None = None) -> pl.DataFrame:
+    """One row per query file: parses? runs on the current selection? what is wrong?"""
+    selection = selection or current_selection()
+    rows = []
+    for entry in catalog.discover(settings.get().queries_dir):
+        status, problem, page, title = "ok", "", "", ""
+        if entry.spec:
+            page, title = entry.spec.page, entry.spec.title
+        if entry.error:
+            status, problem = "does not parse", str(entry.error)
+        elif not entry.id.startswith("findings/"):
+            res = chart_result(entry.id, selection)
+            err = res if isinstance(res, catalog.QueryError) else res.error
+            if err:
+                status, problem = "fails to run", str(err)
+        rows.append({"query": entry.id, "page": page, "title": title, "status": status,
+                     "problem": problem})
+    return pl.DataFrame(rows, schema={k: pl.String for k in
+                                      ("query", "page", "title", "status", "problem")})

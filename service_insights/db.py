@@ -1,0 +1,217 @@
+"""The one module that talks to DuckDB: opening the store, running queries, building it.
+
+The dashboard holds the store read-only with external access off and configuration
+locked. DuckDB connections are not thread-safe and Streamlit runs each session in its own
+thread, so every query runs on its own cursor of the shared connection. A store is
+(re)built by writing a new file and swapping it in, because one process cannot hold the
+same file read-only and read-write.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+SCHEMA_VERSION = "1"
+
+_READ_ONLY_CONFIG = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
+class StoreError(Exception):
+    """The store cannot be opened; the message is meant for the person at the screen."""
+
+
+class StoreMissing(StoreError):
+    pass
+
+
+class StoreCorrupt(StoreError):
+    pass
+
+
+class QueryFailed(Exception):
+    """DuckDB refused or failed a query; `detail` is DuckDB's own message."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class QueryTimeout(QueryFailed):
+    pass
+
+
+@dataclass(frozen=True)
+class Result:
+    frame: pl.DataFrame
+    truncated: bool
+    """True when the query returned more rows than the cap and was cut."""
+
+
+@dataclass(frozen=True)
+class StoreSignature:
+    """Identifies one build of the store file; caches key on it so a rebuilt or
+    re-imported store is never answered from an older build's cache."""
+
+    path: str
+    inode: int
+    mtime_ns: int
+
+
+def signature(path: Path) -> StoreSignature:
+    st = path.stat()
+    return StoreSignature(str(path), st.st_ino, st.st_mtime_ns)
+
+
+class Store:
+    """A read-only handle on the store file, safe to share across threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise StoreMissing(f"No database at {self.path}.")
+        self.signature = signature(self.path)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=True, config=_READ_ONLY_CONFIG)
+        except duckdb.Error as exc:
+            raise StoreCorrupt(
+                f"{self.path} could not be opened as a DuckDB database: {exc}") from exc
+        try:
+            self.meta = self._read_meta()
+        except duckdb.Error as exc:
+            self._con.close()
+            raise StoreCorrupt(
+                f"{self.path} is a DuckDB file but not a Service Insights store: {exc}"
+            ) from exc
+        if self.meta.get("schema_version") != SCHEMA_VERSION:
+            self._con.close()
+            raise StoreCorrupt(
+                f"{self.path} has schema version {self.meta.get('schema_version')!r}; "
+                f"this version of the dashboard needs {SCHEMA_VERSION!r}."
+            )
+
+    def _read_meta(self) -> dict[str, str]:
+        cur = self._con.cursor()
+        try:
+            rows = cur.execute("select key, value from store.meta").fetchall()
+        finally:
+            cur.close()
+        return dict(rows)
+
+    def query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout_s: float = 20.0,
+        max_rows: int = 50_000,
+    ) -> Result:
+        """Run one SELECT on a fresh cursor, stopped after `timeout_s`, cut at `max_rows`."""
+        cur = self._con.cursor()
+        timer = threading.Timer(timeout_s, cur.interrupt)
+        timer.daemon = True
+        started = time.monotonic()
+        timer.start()
+        try:
+            rel = cur.sql(sql, params=dict(params or {}))
+            if rel is None:
+                raise QueryFailed("the statement returned no rows (only SELECT is allowed)")
+            frame = rel.limit(max_rows + 1).pl()
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(
+                f"stopped after {time.monotonic() - started:.1f} s (limit {timeout_s:g} s)"
+            ) from exc
+        except duckdb.Error as exc:
+            raise QueryFailed(str(exc)) from exc
+        finally:
+            timer.cancel()
+            cur.close()
+        truncated = frame.height > max_rows
+        return Result(frame.head(max_rows) if truncated else frame, truncated)
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def statement_types(sql: str) -> list[str]:
+    """The kinds of statement in `sql` ("SELECT", "INSERT", ...), parsed by DuckDB itself."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryFailed(str(exc)) from exc
+    return [s.type.name for s in statements]
+
+
+class Writer:
+    """A read-write connection on a store file being built; only `build_store` makes one."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._con.execute(sql, dict(params) if params else None)
+
+    def fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        return self._con.sql(sql, params=dict(params or {})).pl()
+
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        """Insert a frame by column name into `table` (a fixed name from our own code)."""
+        name = f"incoming_{uuid.uuid4().hex}"
+        self._con.register(name, frame.to_arrow())
+        try:
+            self._con.execute(f"insert into {table} by name select * from {name}")
+        finally:
+            self._con.unregister(name)
+
+
+def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> Path:
+    """Build a complete store in a new file, then swap it in with one rename.
+
+    Readers keep the old file open until they reopen; a failure leaves the old file as it
+    was and removes the half-built one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute(schema_sql)
+            con.execute(
+                "insert into store.meta values ('schema_version', $v)", {"v": SCHEMA_VERSION}
+            )
+            load(Writer(con))
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            if leftover.exists():
+                leftover.unlink()
+    return path
+
+
+def quarantine(path: Path) -> Path:
+    """Move an unreadable store aside (never delete it: it may hold imported records)."""
+    path = Path(path)
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, target)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        os.replace(wal, target.with_name(target.name + ".wal"))
+    return target

@@ -1,0 +1,183 @@
+"""Disclosure control: what every number passes through before anyone sees or exports it.
+
+Counts from 1 to threshold-1 are suppressed (shown "<5"); where one cell of a group is
+suppressed, the next-smallest is too, so it cannot be recovered from the group's total
+(secondary suppression, along every dimension of the table); rates and averages on a
+suppressed or small base are withheld. It runs in the rendering path for charts, tables,
+KPIs and exports alike and takes its rules from settings, never from a query header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+SUPPRESSED_TEXT_PREFIX = "<"
+WITHHELD_TEXT = "–"  # an en dash: the cell exists but is not shown
+
+
+@dataclass(frozen=True)
+class Rules:
+    threshold: int = 5
+    min_base: int = 10
+
+
+@dataclass
+class Protected:
+    frame: pl.DataFrame
+    """The result with every suppressed or withheld cell set to null."""
+    hidden: dict[str, list[bool]]
+    """Per protected column, which rows were hidden."""
+    primary: int = 0
+    secondary: int = 0
+    withheld: int = 0
+    rules: Rules = field(default_factory=Rules)
+
+    @property
+    def any_hidden(self) -> bool:
+        return bool(self.primary or self.secondary or self.withheld)
+
+    def note(self) -> str:
+        """One sentence for under a chart or in an export's footnote."""
+        t = self.rules.threshold
+        parts = [f"Counts from 1 to {t - 1} are shown as <{t}"]
+        if self.secondary:
+            parts.append(f"{self.secondary} more cell{'s' if self.secondary != 1 else ''} "
+                         "withheld so small numbers cannot be worked out from totals")
+        parts.append(f"rates and averages need a base of at least {self.rules.min_base}")
+        text = "; ".join(parts) + "."
+        if self.any_hidden:
+            hidden = self.primary + self.secondary + self.withheld
+            text = f"Small numbers withheld ({hidden} value{'s' if hidden != 1 else ''}). " + text
+        return text
+
+    def display(self) -> pl.DataFrame:
+        """The frame as text for tables and CSV: '<5' for small counts, '–' for withheld."""
+        out = {}
+        for col in self.frame.columns:
+            series = self.frame[col]
+            if col in self.hidden:
+                shown = []
+                for value, hid, raw in zip(series.to_list(), self.hidden[col],
+                                           self._raw[col], strict=True):
+                    if hid:
+                        is_small_count = (col in self._count_cols and raw is not None
+                                          and 0 < raw < self.rules.threshold)
+                        shown.append(f"<{self.rules.threshold}" if is_small_count
+                                     else WITHHELD_TEXT)
+                    else:
+                        shown.append(_fmt(value))
+                out[col] = shown
+            else:
+                out[col] = [_fmt(v) for v in series.to_list()]
+        return pl.DataFrame(out, schema={c: pl.String for c in out})
+
+    _raw: dict[str, list] = field(default_factory=dict, repr=False)
+    _count_cols: frozenset[str] = frozenset()
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _groups(rows: int, frame: pl.DataFrame, by: Sequence[str]) -> Iterable[list[int]]:
+    if not by:
+        yield list(range(rows))
+        return
+    keyed: dict[tuple, list[int]] = {}
+    cols = [frame[c].to_list() for c in by]
+    for i in range(rows):
+        keyed.setdefault(tuple(c[i] for c in cols), []).append(i)
+    yield from keyed.values()
+
+
+def protect(
+    frame: pl.DataFrame,
+    *,
+    counts: Sequence[str] = (),
+    rates: Mapping[str, tuple[str, str]] | None = None,
+    measures: Mapping[str, str] | None = None,
+    dims: Sequence[str] = (),
+    rules: Rules | None = None,
+) -> Protected:
+    """Apply primary and secondary suppression and withhold rates on small bases.
+
+    `rates` maps a rate column to its (count column, base column); `measures` maps an
+    average or median column to its base column; `dims` are the columns that make the
+    table's groups (x and series of a chart).
+    """
+    rules = rules or Rules()
+    rates = dict(rates or {})
+    measures = dict(measures or {})
+    present = set(frame.columns)
+    n = frame.height
+    rate_counts = [c for c, _ in rates.values()]
+    bases = [b for _, b in rates.values()] + list(measures.values())
+    count_cols = [c for c in dict.fromkeys([*counts, *rate_counts, *bases]) if c in present]
+    raw = {c: frame[c].to_list() for c in frame.columns}
+
+    def small(v) -> bool:
+        return v is not None and 0 < v < rules.threshold
+
+    hidden = {c: [small(v) for v in raw[c]] for c in count_cols}
+    primary = sum(sum(h) for h in hidden.values())
+
+    # Secondary suppression on the cells that add up to totals (counts, rate numerators).
+    secondary = 0
+    additive = [c for c in dict.fromkeys([*counts, *rate_counts]) if c in present]
+    dims = [d for d in dims if d in present]
+    changed = True
+    while changed:
+        changed = False
+        for col in additive:
+            values, mask = raw[col], hidden[col]
+            for d in dims or [None]:
+                others = [o for o in dims if o != d]
+                for rows in _groups(n, frame, others):
+                    if len(rows) < 2 or sum(mask[i] for i in rows) != 1:
+                        continue
+                    candidates = [i for i in rows if not mask[i]
+                                  and values[i] is not None and values[i] > 0]
+                    if not candidates:
+                        continue
+                    pick = min(candidates, key=lambda i: values[i])
+                    mask[pick] = True
+                    secondary += 1
+                    changed = True
+
+    withheld = 0
+    for rate, (count, base) in rates.items():
+        if rate not in present:
+            continue
+        flags = []
+        for i in range(n):
+            b = raw[base][i] if base in present else None
+            hide = (b is None or b < rules.min_base
+                    or (count in hidden and hidden[count][i])
+                    or (base in hidden and hidden[base][i]))
+            flags.append(hide and raw[rate][i] is not None)
+        withheld += sum(flags)
+        hidden[rate] = flags
+    for measure, base in measures.items():
+        if measure not in present:
+            continue
+        flags = []
+        for i in range(n):
+            b = raw[base][i] if base in present else None
+            hide = b is None or b < rules.min_base or (base in hidden and hidden[base][i])
+            flags.append(hide and raw[measure][i] is not None)
+        withheld += sum(flags)
+        hidden[measure] = flags
+
+    masked = frame.with_columns([
+        pl.when(pl.Series(flags)).then(None).otherwise(pl.col(col)).alias(col)
+        for col, flags in hidden.items()
+    ]) if hidden and n else frame
+    return Protected(masked, hidden, primary, secondary, withheld, rules, raw,
+                     frozenset(count_cols))

@@ -1,0 +1,45 @@
+"""Shared fixtures: one small seeded sample store, built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+from service_insights import synth
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CASES = 8_000
+SAMPLE_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "sample.duckdb"
+    synth.write_sample(path, SAMPLE_CASES, SAMPLE_SEED)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+@pytest.fixture
+def app_env(sample_db, monkeypatch):
+    """Point the app at the session sample."""
+    monkeypatch.setenv("SI_DB_PATH", str(sample_db))
+    return sample_db
+
+
+def app_test():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+
+
+os.environ.setdefault("SI_SAMPLE_CASES", "5000")

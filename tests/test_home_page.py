@@ -1,0 +1,117 @@
+"""The home page under AppTest: runs, and shows what an independent SQL computes."""
+
+import duckdb
+import pytest
+
+from service_insights import db
+from tests.conftest import app_test
+
+# Written against the raw tables (store.*), not the views the app uses, with the
+# financial year and repeat rules spelled out again here.
+INDEPENDENT = """
+with c as (
+    select * from store.cases
+    where referral_date between $start and $end
+      and ($svc is null or service_id = $svc)
+),
+r as (
+    select *, meeting_date - lag(meeting_date) over (
+        partition by client_key order by meeting_date, referral_id) as gap
+    from store.marac_referrals
+),
+m as (
+    select * from r where meeting_date between $start and $end
+      and ($svc is null or service_id = $svc)
+)
+select
+    (select count(*) from c) as cases,
+    (select 100.0 * count(*) filter (where dash_score >= 14) / count(dash_score) from c) as hr,
+    (select 100.0 * count(*) filter (where children_in_household > 0) / count(*) from c) as ch,
+    (select 100.0 * count(*) filter (where social_care in
+        ('early_help','child_in_need','child_protection','looked_after'))
+        / count(*) filter (where social_care not in ('unknown')) from c) as sc,
+    (select 100.0 * count(*) filter (where gap <= 365) / count(*) from m) as rep
+"""
+
+
+def expected(db_path, start, end, svc):
+    # Same settings as the app's handle: DuckDB refuses a second, different one in-process.
+    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    try:
+        return con.execute(INDEPENDENT, {"start": start, "end": end, "svc": svc}).fetchone()
+    finally:
+        con.close()
+
+
+def open_home(fy=None, services=None):
+    """Run the app with the sidebar filters already chosen.
+
+    Streamlit 1.67's AppTest drops the entrypoint's widgets on every run after the first
+    in an st.navigation app, so choices are made through session state before the first
+    run; changing them in a live page is covered by the browser tests.
+    """
+    at = app_test()
+    if fy:
+        at.session_state["fy"] = fy
+    if services:
+        at.session_state["services"] = list(services)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def shown(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.mark.parametrize(("fy", "service"), [("2024-25", None), ("2023-24", "S03"),
+                                             ("2022-23", "S11")])
+def test_home_shows_independently_computed_figures(app_env, fy, service):
+    at = open_home(fy, [service] if service else None)
+    start, end = f"{fy[:4]}-04-01", f"20{fy[-2:]}-03-31"
+    cases, hr, ch, sc, rep = expected(app_env, start, end, service)
+    got = shown(at)
+    assert got["Cases referred"] == str(cases)
+    assert got["High risk (DASH 14+)"] == f"{hr:.1f}%"
+    assert got["Clients with children"] == f"{ch:.1f}%"
+    assert got["Families known to children's social care"] == f"{sc:.1f}%"
+    assert got["Marac repeat rate"] == f"{rep:.1f}%"
+
+
+def test_service_selection_shows_benchmark_beside_each_figure(app_env):
+    at = open_home(services=["S03"])
+    _, hr_all, *_ = expected(app_env, "2024-04-01", "2025-03-31", None)
+    deltas = {m.label: m.proto.delta_description for m in at.metric}
+    assert f"({hr_all:.1f}%)" in deltas["High risk (DASH 14+)"]
+    assert "all services" in deltas["High risk (DASH 14+)"]
+
+
+def test_missing_store_is_built_on_first_start(tmp_path, monkeypatch):
+    path = tmp_path / "fresh.duckdb"
+    monkeypatch.setenv("SI_DB_PATH", str(path))
+    monkeypatch.setenv("SI_SAMPLE_CASES", "2000")
+    at = app_test()
+    at.run()
+    assert not at.exception
+    assert path.exists()
+    assert "building the bundled synthetic sample" in at.info[0].value
+    assert len(at.metric) == 5
+
+
+def test_corrupt_store_gives_message_and_rebuild(tmp_path, monkeypatch):
+    path = tmp_path / "broken.duckdb"
+    path.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("SI_DB_PATH", str(path))
+    monkeypatch.setenv("SI_SAMPLE_CASES", "2000")
+    at = app_test()
+    at.run()
+    assert not at.exception
+    assert "could not be opened" in at.error[0].value
+    assert len(at.metric) == 0
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    kept = list(tmp_path.glob("broken.duckdb.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not")
+    at.run()
+    assert len(at.metric) == 5
