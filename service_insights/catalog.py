@@ -176,7 +176,7 @@ def parse(text: str, rel: str) -> QuerySpec:
         node = yaml.compose(header_text)
         data = yaml.safe_load(header_text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = header_line + (mark.line if mark else 0)
         raise QueryFileError(QueryError(rel, line, f"the header is not valid YAML: "
                                         f"{getattr(exc, 'problem', exc)}")) from exc

@@ -21,6 +21,7 @@ from service_insights.scope import ALL_SERVICES, Scope, scoped_sql
 from service_insights.settings import Settings
 
 _LINE = re.compile(r"LINE (\d+):")
+_QUOTED = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"')
 
 
 @dataclass
@@ -97,8 +98,22 @@ def _run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
         if m:
             line = int(m.group(1)) - shift + spec.body_line - 1
             detail = _LINE.sub(f"line {line}:", detail, count=1)
+        else:
+            line = _line_naming(spec, detail) or line
         raise _Failure(QueryError(spec.path, max(line, 1), detail.strip())) from exc
     return res.frame, res.truncated
+
+
+def _line_naming(spec: QuerySpec, detail: str) -> int | None:
+    """DuckDB's binder errors quote the name they trip on but give no line: find it."""
+    m = _QUOTED.search(detail)
+    if not m:
+        return None
+    word = re.compile(rf"\b{re.escape(m.group(1))}\b")
+    for i, text in enumerate(spec.sql.splitlines()):
+        if word.search(text.split("--")[0]):
+            return spec.body_line + i
+    return None
 
 
 class _Failure(Exception):

@@ -1,0 +1,46 @@
+"""Pages under AppTest: every page runs; a broken query file breaks only its own chart."""
+
+import shutil
+
+import pytest
+
+from service_insights import settings
+from tests.conftest import app_test
+
+PAGES = sorted(p.name for p in (settings.ROOT / "pages").glob("*.py"))
+
+
+@pytest.mark.parametrize("services", [None, ["S03"], ["S07", "S11"]],
+                         ids=["all", "one-service", "two-services"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs(app_env, page, services):
+    at = app_test()
+    if services:
+        at.session_state["services"] = services
+    at.run()
+    at.switch_page(f"pages/{page}").run()
+    assert not at.exception, at.exception
+    assert not [e.value for e in at.error if "could not be drawn" in e.value]
+
+
+def test_broken_query_file_breaks_only_its_chart(app_env, tmp_path, monkeypatch):
+    queries = tmp_path / "queries"
+    shutil.copytree(settings.ROOT / "queries", queries)
+    (queries / "home" / "zz_broken.sql").write_text(
+        "/*---\ntitle: Broken\ndescription: x.\npage: home\nchart: bar\nwhat: 1\n---*/\n"
+        "select 1 as n\n")
+    monkeypatch.setenv("SI_QUERIES_DIR", str(queries))
+    at = app_test()
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1
+    assert "queries/home/zz_broken.sql" in errors[0] and "line 6" in errors[0]
+    assert "unknown header key 'what'" in errors[0]
+    assert len(at.metric) == 5, "the headline figures still show"
+
+    at.switch_page("pages/query_health.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table[table["query"] == "home/zz_broken"].iloc[0]
+    assert row["status"] == "does not parse" and "line 6" in row["problem"]
