@@ -15,6 +15,11 @@ st.session_state["selection"] = components.sidebar_filters()
 page = st.navigation({
     "Your service": [
         st.Page(HERE / "pages" / "home.py", title="Home", default=True),
+        st.Page(HERE / "pages" / "overview.py", title="Overview"),
+        st.Page(HERE / "pages" / "children.py", title="Children and families"),
+        st.Page(HERE / "pages" / "marac.py", title="Marac"),
+        st.Page(HERE / "pages" / "risk.py", title="Risk and outcomes"),
+        st.Page(HERE / "pages" / "equality.py", title="Equality and access"),
     ],
     "For analysts": [
         st.Page(HERE / "pages" / "query_health.py", title="Query health"),

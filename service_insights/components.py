@@ -221,6 +221,9 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             st.plotly_chart(charts.build(res), width="stretch", key=f"chart-{qid}",
                             theme=None, config={"displaylogo": False})
         st.caption(caption(res))
+        if spec.notes:
+            with st.expander("Definitions and sources"):
+                st.caption(spec.notes)
 
 
 def caption(res: results.ChartResult) -> str:

@@ -81,8 +81,12 @@ class Protected:
 def _fmt(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.1f}"
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
     return str(value)
 
 
@@ -129,7 +133,10 @@ def protect(
     primary = sum(sum(h) for h in hidden.values())
 
     # Secondary suppression on the cells that add up to totals (counts, rate numerators).
+    # A rate's numerators are parts of one total only where they share a base, so rows
+    # of unrelated measures (each with its own base) do not drag each other down.
     secondary = 0
+    base_of = {c: b for c, b in rates.values() if b in present}
     additive = [c for c in dict.fromkeys([*counts, *rate_counts]) if c in present]
     dims = [d for d in dims if d in present]
     changed = True
@@ -137,8 +144,9 @@ def protect(
         changed = False
         for col in additive:
             values, mask = raw[col], hidden[col]
+            extra = [base_of[col]] if col in base_of else []
             for d in dims or [None]:
-                others = [o for o in dims if o != d]
+                others = [o for o in dims if o != d] + extra
                 for rows in _groups(n, frame, others):
                     if len(rows) < 2 or sum(mask[i] for i in rows) != 1:
                         continue

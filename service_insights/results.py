@@ -56,7 +56,8 @@ class ChartResult:
             return None
         spec, frame = self.spec, self.data.frame
         bases = [r.base for r in spec.rates.values()] + list(spec.measures.values())
-        col = next((c for c in [*bases, *spec.counts] if c in frame.columns), None)
+        order = [*spec.counts, *bases] if spec.chart == "kpi" else [*bases, *spec.counts]
+        col = next((c for c in order if c in frame.columns), None)
         if col is None:
             return None
         values = [v for v in frame[col].to_list() if v is not None]

@@ -50,10 +50,10 @@ def test_rates_withheld_on_suppressed_count_or_small_base():
         "pct": [7.5, 75.0, 20.0, 50.0],
     })
     p = protect(t, rates={"pct": ("n", "base")}, dims=["x"], rules=RULES)
-    # a: its count (3) is suppressed; b: the smallest other count (6) goes with it
-    # (secondary), and its base (8) is under 10 anyway; c and d are shown.
-    assert p.hidden["n"] == [True, True, False, False]
-    assert p.frame["pct"].to_list() == [None, None, 20.0, 50.0]
+    # a: its count (3) is suppressed; c shares a's base (40), so its count (8) goes with
+    # it (secondary); b's base (8) is under 10; only d is shown.
+    assert p.hidden["n"] == [True, False, True, False]
+    assert p.frame["pct"].to_list() == [None, None, None, 50.0]
 
 
 def test_measures_withheld_on_small_base():
@@ -110,3 +110,23 @@ def test_threshold_is_configurable():
 
 def test_withheld_text_is_not_a_number():
     assert not disclosure.WITHHELD_TEXT.strip("-").isdigit()
+
+
+def test_unrelated_measures_with_their_own_bases_are_not_secondary_suppressed():
+    # Five separate shares (male, LGBT+, ...) each with its own base: not parts of a total.
+    t = pl.DataFrame({
+        "group": ["male", "lgbt", "disabled"],
+        "n": [2, 23, 40],
+        "base": [300, 280, 310],
+        "pct": [0.7, 8.2, 12.9],
+    })
+    p = protect(t, rates={"pct": ("n", "base")}, dims=["group"], rules=RULES)
+    assert p.hidden["n"] == [True, False, False]
+    assert p.frame["pct"].to_list() == [None, 8.2, 12.9]
+
+
+def test_shares_of_one_total_are_secondary_suppressed():
+    t = pl.DataFrame({"src": ["a", "b", "c"], "n": [2, 23, 40], "base": [65, 65, 65],
+                      "pct": [3.1, 35.4, 61.5]})
+    p = protect(t, rates={"pct": ("n", "base")}, dims=["src"], rules=RULES)
+    assert p.hidden["n"] == [True, True, False]

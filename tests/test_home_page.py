@@ -71,7 +71,7 @@ def test_home_shows_independently_computed_figures(app_env, fy, service):
     start, end = f"{fy[:4]}-04-01", f"20{fy[-2:]}-03-31"
     cases, hr, ch, sc, rep = expected(app_env, start, end, service)
     got = shown(at)
-    assert got["Cases referred"] == str(cases)
+    assert got["Cases referred"] == f"{cases:,}"
     assert got["High risk (DASH 14+)"] == f"{hr:.1f}%"
     assert got["Clients with children"] == f"{ch:.1f}%"
     assert got["Families known to children's social care"] == f"{sc:.1f}%"

@@ -20,7 +20,7 @@ y_label: Share offered whole-family support (%)
 params: [period_start, period_end]
 notes: Among cases referred in the period with at least one child in the household and a record of whether whole-family support was offered. Known to social care means early help, a child in need or child protection plan, or a looked-after child. When most families are known to social care, most should be offered support that works with the children and the family as a whole.
 ---*/
-with groups(social_care_group, position) as (
+with social_care_groups(social_care_group, position) as (
     values
         ('Known to social care',     1),
         ('Not known to social care', 2),
@@ -45,7 +45,7 @@ group_counts as (
         g.position,
         count(f.whole_family_support)                                       as recorded_families,
         count(f.whole_family_support) filter (where f.whole_family_support) as offered_families
-    from groups g
+    from social_care_groups g
     left join period_families f using (social_care_group)
     group by g.social_care_group, g.position
 )

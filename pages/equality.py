@@ -1,0 +1,12 @@
+"""Equality and access: who the service reaches against national shares."""
+
+import streamlit as st
+
+from service_insights import components
+
+st.title("Equality and access")
+st.write(
+    "Who the service reaches, by gender, age, ethnicity, disability and LGBT+ identity, "
+    "against the national shares."
+)
+components.render_page("equality")

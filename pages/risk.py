@@ -1,0 +1,12 @@
+"""Risk and outcomes: risk at intake and change by exit."""
+
+import streamlit as st
+
+from service_insights import components
+
+st.title("Risk and outcomes")
+st.write(
+    "Risk at intake (DASH score and risk level) and what changed by the time cases "
+    "closed."
+)
+components.render_page("risk")
