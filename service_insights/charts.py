@@ -31,6 +31,22 @@ def value_suffix(result: ChartResult, column: str) -> str:
 
 
 def axis_title(result: ChartResult, column: str) -> str:
+    """The y-axis title with its unit, on two lines when long so it fits the plot."""
+    title = _axis_title(result, column)
+    if len(title) > 34:
+        words = title.split()
+        half = len(title) // 2
+        cut, count = 0, 0
+        for i, w in enumerate(words):
+            count += len(w) + 1
+            if count >= half:
+                cut = i + 1
+                break
+        title = " ".join(words[:cut]) + "<br>" + " ".join(words[cut:])
+    return title
+
+
+def _axis_title(result: ChartResult, column: str) -> str:
     spec = result.spec
     base = spec.y_label or spec.label(column)
     if column in spec.rates and "%" not in base:

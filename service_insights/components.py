@@ -248,7 +248,9 @@ def _render_kpis(res: results.ChartResult) -> None:
     st.markdown(f"**{spec.title}** · {res.scope.label} · {res.period.label}")
     shown = res.data.display()
     bench = res.benchmark.display() if res.benchmark is not None else None
-    cols = st.columns(len(spec.y))
+    per_row = 3 if len(spec.y) > 3 else len(spec.y)
+    cols = [c for start in range(0, len(spec.y), per_row)
+            for c in st.columns(per_row)][:len(spec.y)]
     for col, name in zip(cols, spec.y, strict=True):
         value = shown[name][0] if shown.height else "–"
         suffix = charts.value_suffix(res, name)
@@ -262,6 +264,8 @@ def _render_kpis(res: results.ChartResult) -> None:
             if raw_ours is not None and raw_theirs is not None and name in spec.rates:
                 delta = f"{raw_ours - raw_theirs:+.1f} pts"
                 about = f"vs all services ({b_text})"
+            elif raw_theirs is not None and name in spec.counts:
+                about = f"{res.benchmark_label_for(name)}: {raw_theirs:,.0f}"
             else:
                 about = f"{res.benchmark_label_for(name)}: {b_text}"
         col.metric(spec.label(name), text, delta=delta, delta_color="off",

@@ -281,3 +281,18 @@ def test_polars_is_what_queries_return(store):
     spec = catalog.parse(GOOD, "queries/risk/levels.sql")
     res = results.run(store, spec, ALL_SERVICES, FY, settings.get())
     assert isinstance(res.data.frame, pl.DataFrame)
+
+
+def test_figure_stands_on_its_own(tmp_path):
+    s = hand_store(tmp_path)
+    spec = catalog.parse(GOOD, "queries/risk/levels.sql")
+    res = results.run(s, spec, Scope(("S1",), ("E0000000A",), True, "Service 1"), FY,
+                      settings.get())
+    fig = charts.build(res)
+    assert fig.layout.title.subtitle.text == "Service 1 · financial year 2024-25"
+    note = fig.layout.annotations[0].text.replace("<br>", " ")
+    assert "Source: Service Insights (synthetic sample" in note
+    assert "Counts from 1 to 4 are shown as <5" in note
+    assert fig.layout.yaxis.title.text == "Pct (%)"
+    bench = fig.data[1]
+    assert bench.marker.pattern.shape == "/" and bench.marker.color != fig.data[0].marker.color
