@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-SUPPRESSED_TEXT_PREFIX = "<"
 WITHHELD_TEXT = "–"  # an en dash: the cell exists but is not shown
 
 
