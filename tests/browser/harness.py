@@ -105,7 +105,11 @@ class Server:
         self.log_path = Path(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "SI_DB_PATH": str(self.db_path), **(env or {})}
+        # No developer's users file or audit log: synthetic data without users is the
+        # demo mode, which needs no sign-in.
+        self.env = {**os.environ, "SI_DB_PATH": str(self.db_path),
+                    "SI_USERS_FILE": str(self.log_path.parent / "no-users.yaml"),
+                    "SI_AUDIT_LOG": str(self.log_path.with_suffix(".audit.log")), **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 60) -> Server:

@@ -1,0 +1,497 @@
+"""Speed and memory of Service Insights at national scale, printed as a table.
+
+    python benchmarks/run.py                    # 1M cases, every section
+    python benchmarks/run.py --sizes 1M,10M     # and 10M (generation takes ~2 min, ~7 GB)
+    python benchmarks/run.py --quick            # fewer repeats, for a quick look
+    python benchmarks/run.py --only queries     # one section (see --list)
+    python benchmarks/run.py --profile marac/repeat_rate_by_quarter   # where the time goes
+
+Samples are built into benchmarks/data/ (not committed) and reused when one of the same
+size and seed is there. Each section is a function that returns rows; add a section by
+writing one and listing it in SECTIONS. Nothing here is a test: the targets are printed
+beside the figures, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from service_insights import catalog, db, periods, results, settings, synth  # noqa: E402
+from service_insights.scope import ALL_SERVICES, Scope, scoped_sql  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data"
+SEED = 20240401
+SERVICE = "S03"
+FY = "2024-25"
+SCOPE = Scope((SERVICE,), ("E06000002",), True, "Brindlehurst Family Idva")
+
+TARGET_QUERY_MS = {1_000_000: 200, 10_000_000: 1500}
+TARGET_RATIO = 1.5
+TARGET_PAGE_COLD_MS = 1500
+TARGET_PAGE_CACHED_MS = 300
+TARGET_START_S = 20
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+@dataclass
+class Row:
+    section: str
+    size: str
+    item: str
+    value: str
+    compare: str = ""
+    target: str = ""
+    ok: bool | None = None
+    peak_mb: float | None = None
+
+
+@dataclass
+class Context:
+    sizes: list[int]
+    repeats: int
+    quick: bool
+    stores: dict[int, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("KM")) * scale)
+
+
+def size_label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def reset_peak() -> None:
+    """Make VmHWM (peak RSS) start again from now, so each section reports its own peak."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    return medians_ms([fn], repeats)[0]
+
+
+def medians_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median time of each function after one warm-up each. The functions take turns, so
+    that a burst of load from elsewhere on the machine falls on all of them alike."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t) * 1000)
+    return [statistics.median(t) for t in times]
+
+
+def store_path(n: int) -> Path:
+    return DATA / f"sample-{n}-seed{SEED}.duckdb"
+
+
+def store_matches(path: Path, n: int) -> bool:
+    if not path.exists():
+        return False
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            meta = dict(con.execute("select key, value from store.meta").fetchall())
+        finally:
+            con.close()
+    except duckdb.Error:
+        return False
+    return meta.get("n_cases") == str(n) and meta.get("seed") == str(SEED)
+
+
+def raw_connect(path: Path) -> duckdb.DuckDBPyConnection:
+    # The same settings as the product's handle: DuckDB will not open one file twice in a
+    # process with different ones. Both handles then share one buffer cache: a fair race.
+    return duckdb.connect(str(path), read_only=True, config=db._READ_ONLY_CONFIG)
+
+
+def chart_specs(ctx: Context) -> list[catalog.QuerySpec]:
+    specs = []
+    for entry in catalog.discover(settings.get().queries_dir):
+        if entry.error:
+            ctx.notes.append(f"skipped {entry.id}: does not parse ({entry.error.message})")
+        elif entry.spec.chart not in catalog.CHART_TYPES:
+            ctx.notes.append(f"skipped {entry.id}: not a chart")
+        else:
+            specs.append(entry.spec)
+    return specs
+
+
+# ------------------------------------------------------------------ sections
+
+
+def section_generate(ctx: Context) -> list[Row]:
+    """Build (or reuse) each sample size; generation time and peak memory."""
+    rows = []
+    for n in ctx.sizes:
+        path = store_path(n)
+        reset_peak()
+        if store_matches(path, n):
+            value, what = "reused", f"{path.stat().st_size / 1e6:,.0f} MB on disk"
+        else:
+            DATA.mkdir(parents=True, exist_ok=True)
+            t = time.perf_counter()
+            synth.write_sample(path, n, SEED)
+            value = f"{time.perf_counter() - t:,.1f} s"
+            what = f"{path.stat().st_size / 1e6:,.0f} MB on disk"
+        ctx.stores[n] = path
+        rows.append(Row("generate", size_label(n), "synthetic sample", value, what,
+                        peak_mb=peak_mb()))
+    return rows
+
+
+def _ensure_stores(ctx: Context) -> None:
+    for n in ctx.sizes:
+        if n not in ctx.stores:
+            path = store_path(n)
+            if not store_matches(path, n):
+                section_generate(Context([n], ctx.repeats, ctx.quick, ctx.stores, ctx.notes))
+            ctx.stores[n] = path
+
+
+def section_queries(ctx: Context) -> list[Row]:
+    """Every chart query for one service and a year: the product's path (scoped run,
+    all-services run, checks, disclosure) against the same two SQL runs on raw DuckDB."""
+    _ensure_stores(ctx)
+    cfg = settings.get()
+    period = periods.financial_year(FY)
+    specs = chart_specs(ctx)
+    rows = []
+    for n in ctx.sizes:
+        path = ctx.stores[n]
+        target = TARGET_QUERY_MS.get(n)
+        reset_peak()
+        store = db.Store(path)
+        raw = raw_connect(path)
+        worst = 0.0
+        try:
+            for spec in specs:
+                def product(spec=spec, store=store):
+                    res = results.run(store, spec, SCOPE, period, cfg)
+                    if res.error:
+                        raise RuntimeError(str(res.error))
+                    return res
+
+                text, _ = scoped_sql(spec.sql)
+                params = [{**scope.params(), **results.query_params(spec, period)}
+                          for scope in ((SCOPE, ALL_SERVICES) if spec.benchmark else (SCOPE,))]
+
+                def plain(text=text, params=params, raw=raw):
+                    for p in params:
+                        raw.execute(text, p).fetchall()
+
+                p_ms, r_ms = medians_ms([product, plain], ctx.repeats)
+                worst = max(worst, p_ms)
+                ratio = p_ms / r_ms if r_ms else float("nan")
+                ok = (target is None or p_ms < target) and ratio <= TARGET_RATIO
+                rows.append(Row("queries", size_label(n), spec.id, f"{p_ms:,.0f} ms",
+                                f"raw {r_ms:,.0f} ms, x{ratio:.2f}",
+                                f"<{target} ms, x{TARGET_RATIO}" if target else f"x{TARGET_RATIO}",
+                                ok))
+        finally:
+            raw.close()
+            store.close()
+        peak = peak_mb()
+        for row in rows:
+            if row.size == size_label(n):
+                row.peak_mb = peak
+    return rows
+
+
+def section_pages(ctx: Context) -> list[Row]:
+    """Each page under AppTest with one service chosen: cold (Streamlit caches cleared)
+    and cached (the same page run again), on the smallest size asked for."""
+    os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")  # AppTest's bare-mode notes
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    _ensure_stores(ctx)
+    n = min(ctx.sizes)
+    os.environ["SI_DB_PATH"] = str(ctx.stores[n])
+    pages = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+    rows = []
+
+    def app(page: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+        at.session_state["services"] = [SERVICE]
+        at.session_state["fy"] = FY
+        at.switch_page(f"pages/{page}.py")
+        return at
+
+    app("home").run()  # imports and first connection, outside the timings
+    reset_peak()
+    for page in pages:
+        cold, cached = [], []
+        for _ in range(max(1, ctx.repeats // 2)):
+            st.cache_data.clear()
+            st.cache_resource.clear()
+            at = app(page)
+            t = time.perf_counter()
+            at.run()
+            cold.append((time.perf_counter() - t) * 1000)
+            if at.exception:
+                raise RuntimeError(f"{page}: {at.exception}")
+            t = time.perf_counter()
+            at.run()
+            cached.append((time.perf_counter() - t) * 1000)
+        c, w = statistics.median(cold), statistics.median(cached)
+        rows.append(Row("pages", size_label(n), page, f"cold {c:,.0f} ms",
+                        f"cached {w:,.0f} ms",
+                        f"<{TARGET_PAGE_COLD_MS} / <{TARGET_PAGE_CACHED_MS} ms",
+                        c < TARGET_PAGE_COLD_MS and w < TARGET_PAGE_CACHED_MS, peak_mb()))
+    return rows
+
+
+def section_start(ctx: Context) -> list[Row]:
+    """A fresh machine: launch the dashboard with no store, at the default sample size,
+    until the home page shows its figures in Chromium (sample build included)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    sys.path.insert(0, str(ROOT))
+    from tests.browser import harness
+
+    tmp = Path(tempfile.mkdtemp(prefix="si-bench-start-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SI_")}
+    db_path = tmp / "data" / "insights.duckdb"
+    reset_peak()
+    try:
+        with sync_playwright() as pw:
+            browser = harness.launch_browser(pw)  # before the clock: not part of the app
+            t = time.perf_counter()
+            srv = harness.Server(db_path, tmp / "streamlit.log")
+            srv.env = {**env, "SI_DB_PATH": str(db_path)}
+            srv.start(timeout_s=120)
+            try:
+                up = time.perf_counter() - t
+                page = browser.new_page(viewport=harness.VIEWPORT)
+                page.goto(srv.url)
+                expect(page.get_by_test_id("stMetric")).to_have_count(5, timeout=120_000)
+                total = time.perf_counter() - t
+            finally:
+                srv.stop()
+            browser.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [Row("start", "50k", "fresh start to home figures", f"{total:,.1f} s",
+                f"server up {up:,.1f} s", f"<{TARGET_START_S} s", total < TARGET_START_S,
+                peak_mb())]
+
+
+def section_pandas(ctx: Context) -> list[Row]:
+    """The headline figures as a team without the product would get them: Parquet
+    exports read into pandas. Timed with and without the load; checked against the
+    product's figures for the same service and year."""
+    import pandas as pd
+
+    _ensure_stores(ctx)
+    rows = []
+    period = periods.financial_year(FY)
+    spec = catalog.get(settings.get().queries_dir, "home/headline_figures").spec
+    for n in ctx.sizes:
+        path = ctx.stores[n]
+        parquet = DATA / f"parquet-{n}-seed{SEED}"
+        if not (parquet / "marac_referrals.parquet").exists():
+            import pyarrow.parquet as pq
+
+            # COPY would need external access, which the product's handle (and so any
+            # handle on the file in this process) has switched off: stream through Arrow.
+            parquet.mkdir(parents=True, exist_ok=True)
+            con = raw_connect(path)
+            try:
+                for table in ("cases", "marac_referrals"):
+                    reader = con.sql(f"select * from store.{table}").to_arrow_reader(
+                        1_000_000)
+                    with pq.ParquetWriter(parquet / f"{table}.parquet", reader.schema) as w:
+                        for batch in reader:
+                            w.write_batch(batch)
+            finally:
+                con.close()
+        reset_peak()
+
+        def load(parquet=parquet):
+            cases = pd.read_parquet(parquet / "cases.parquet")
+            refs = pd.read_parquet(parquet / "marac_referrals.parquet")
+            cases["referral_date"] = pd.to_datetime(cases["referral_date"])
+            refs["meeting_date"] = pd.to_datetime(refs["meeting_date"])
+            return cases, refs
+
+        def compute(cases: pd.DataFrame, refs: pd.DataFrame, service: str | None) -> dict:
+            start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
+            c = cases[(cases.referral_date >= start) & (cases.referral_date <= end)]
+            if service:
+                c = c[c.service_id == service]
+            r = refs.sort_values(["client_key", "meeting_date", "referral_id"])
+            gap = r.meeting_date - r.groupby("client_key").meeting_date.shift()
+            r = r.assign(is_repeat=gap.dt.days <= 365)
+            r = r[(r.meeting_date >= start) & (r.meeting_date <= end)]
+            if service:
+                r = r[r.service_id == service]
+            with_children = c[c.children_in_household > 0]
+            recorded = with_children[with_children.social_care != "unknown"]
+
+            def pct(a, b):
+                return round(100.0 * a / b, 1) if b else None
+
+            return {
+                "cases": len(c),
+                "pct_high_risk": pct((c.dash_score >= 14).sum(), c.dash_score.notna().sum()),
+                "pct_with_children": pct(len(with_children), len(c)),
+                "pct_families_known_to_social_care": pct(
+                    (recorded.social_care != "none").sum(), len(recorded)),
+                "pct_marac_repeat": pct(r.is_repeat.sum(), len(r)),
+            }
+
+        def pandas_both(cases, refs):
+            return compute(cases, refs, SERVICE), compute(cases, refs, None)
+
+        cases, refs = load()
+        load_ms = median_ms(load, max(1, ctx.repeats // 2))
+        compute_ms = median_ms(lambda c=cases, r=refs: pandas_both(c, r), ctx.repeats)
+        mine, everyone = pandas_both(cases, refs)
+        del cases, refs
+
+        store = db.Store(path)
+        try:
+            cfg = settings.get()
+            product_ms = median_ms(
+                lambda store=store, cfg=cfg: results.run(store, spec, SCOPE, period, cfg),
+                ctx.repeats)
+            res = results.run(store, spec, SCOPE, period, cfg)
+        finally:
+            store.close()
+        got = {k: res.data.frame[k][0] for k in mine}
+        got_all = {k: res.benchmark.frame[k][0] for k in everyone
+                   if k not in spec.counts}  # counts there are an average service
+        match = got == mine and got_all == {k: everyone[k] for k in got_all}
+        if not match:
+            ctx.notes.append(f"pandas {mine} / {everyone} vs product {got} / {got_all}")
+        total = load_ms + compute_ms
+        rows.append(Row("pandas", size_label(n), "headline figures, one service + all",
+                        f"product {product_ms:,.0f} ms",
+                        f"pandas {compute_ms:,.0f} ms without load, {total:,.0f} ms with "
+                        f"Parquet load (x{total / product_ms:.1f}); match: "
+                        f"{'yes' if match else 'NO'}",
+                        "", match, peak_mb()))
+    return rows
+
+
+SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
+    "generate": section_generate,
+    "queries": section_queries,
+    "pages": section_pages,
+    "start": section_start,
+    "pandas": section_pandas,
+}
+
+
+# ------------------------------------------------------------------ output
+
+
+def print_table(rows: list[Row]) -> None:
+    head = ("section", "size", "item", "value", "compared", "target", "ok", "peak MB")
+    body = [(r.section, r.size, r.item, r.value, r.compare, r.target,
+             "" if r.ok is None else ("yes" if r.ok else "MISS"),
+             "" if r.peak_mb is None else f"{r.peak_mb:,.0f}") for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*head))
+    print(line.format(*("-" * w for w in widths)))
+    for b in body:
+        print(line.format(*b))
+
+
+def profile(qid: str, ctx: Context) -> None:
+    from pyinstrument import Profiler
+
+    _ensure_stores(ctx)
+    n = max(ctx.sizes)
+    store = db.Store(ctx.stores[n])
+    spec = catalog.get(settings.get().queries_dir, qid).spec
+    period, cfg = periods.financial_year(FY), settings.get()
+    results.run(store, spec, SCOPE, period, cfg)
+    profiler = Profiler(interval=0.0005)
+    with profiler:
+        for _ in range(ctx.repeats):
+            results.run(store, spec, SCOPE, period, cfg)
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    text, _ = scoped_sql(spec.sql)
+    params = {**SCOPE.params(), **results.query_params(spec, period)}
+    raw = raw_connect(ctx.stores[n])
+    print("DuckDB plan (scoped run):")
+    for _, plan in raw.execute("explain analyze " + text, params).fetchall():
+        print(plan)
+    raw.close()
+    store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1M", help="comma-separated, e.g. 1M,10M")
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 5")
+    parser.add_argument("--only", action="append", choices=list(SECTIONS),
+                        help="run only this section (repeatable)")
+    parser.add_argument("--profile", metavar="QUERY_ID",
+                        help="profile one query at the largest size and print its plan")
+    args = parser.parse_args(argv)
+    ctx = Context([parse_size(s) for s in args.sizes.split(",")], 3 if args.quick else 5,
+                  args.quick)
+    if args.profile:
+        profile(args.profile, ctx)
+        return 0
+    print(f"Service Insights benchmark, {dt.datetime.now():%Y-%m-%d %H:%M}, "
+          f"{os.cpu_count()} CPUs, DuckDB {duckdb.__version__}, "
+          f"sizes {', '.join(map(size_label, ctx.sizes))}, {ctx.repeats} repeats after a "
+          f"warm-up; queries for {SERVICE} in {FY} with the all-services benchmark.\n",
+          flush=True)
+    rows: list[Row] = []
+    for name in args.only or list(SECTIONS):
+        t = time.perf_counter()
+        got = SECTIONS[name](ctx)
+        rows.extend(got)
+        print(f"[{name}: {time.perf_counter() - t:,.1f} s]", file=sys.stderr, flush=True)
+    print_table(rows)
+    for note in ctx.notes:
+        print(f"note: {note}")
+    misses = [r for r in rows if r.ok is False]
+    print(f"\n{len(misses)} of {sum(r.ok is not None for r in rows)} checks missed their target.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
