@@ -132,7 +132,8 @@ def store_matches(path: Path, n: int) -> bool:
             con.close()
     except duckdb.Error:
         return False
-    return meta.get("n_cases") == str(n) and meta.get("seed") == str(SEED)
+    return (meta.get("n_cases") == str(n) and meta.get("seed") == str(SEED)
+            and meta.get("schema_version") == db.SCHEMA_VERSION)
 
 
 def raw_connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -382,7 +383,8 @@ def section_pandas(ctx: Context) -> list[Row]:
 
         cases, refs = load()
         load_ms = median_ms(load, max(1, ctx.repeats // 2))
-        compute_ms = median_ms(lambda c=cases, r=refs: pandas_both(c, r), ctx.repeats)
+        compute_ms = median_ms(lambda c=cases, r=refs: pandas_both(c, r),
+                               max(1, ctx.repeats // 2))
         mine, everyone = pandas_both(cases, refs)
         del cases, refs
 
