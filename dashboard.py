@@ -20,6 +20,10 @@ page = st.navigation({
         st.Page(HERE / "pages" / "marac.py", title="Marac"),
         st.Page(HERE / "pages" / "risk.py", title="Risk and outcomes"),
         st.Page(HERE / "pages" / "equality.py", title="Equality and access"),
+        st.Page(HERE / "pages" / "findings.py", title="Findings: where to adapt"),
+    ],
+    "For commissioners": [
+        st.Page(HERE / "pages" / "compare.py", title="Compare services"),
     ],
     "For analysts": [
         st.Page(HERE / "pages" / "query_health.py", title="Query health"),

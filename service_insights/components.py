@@ -14,7 +14,18 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
-from service_insights import catalog, charts, db, periods, results, settings, synth
+from service_insights import (
+    catalog,
+    charts,
+    db,
+    findings,
+    periods,
+    results,
+    settings,
+    significance,
+    stats,
+    synth,
+)
 from service_insights.periods import Period
 from service_insights.scope import ALL_SERVICES, Scope
 
@@ -57,6 +68,17 @@ def ensure_store() -> db.Store:
         _build_sample(path)
         st.cache_data.clear()
     try:
+        return store()
+    except db.StoreOutdated as exc:
+        if exc.data_kind != "synthetic":
+            st.error(f"{exc} It holds imported records, so it is not rebuilt automatically: "
+                     "re-import them with this version (see data/DICTIONARY.md).")
+            st.stop()
+        # A synthetic sample is regenerated from its seed: nothing is lost.
+        st.info("The synthetic sample was built by an older version: rebuilding it.")
+        _build_sample(path)
+        st.cache_resource.clear()
+        st.cache_data.clear()
         return store()
     except db.StoreError as exc:
         st.error(f"The database could not be opened. {exc}")
@@ -236,6 +258,11 @@ def caption(res: results.ChartResult) -> str:
         parts.append(f"Benchmark: {label}.")
     elif res.benchmark_note:
         parts.append(res.benchmark_note)
+    compared = significance.summary(res) if res.benchmark is not None else ""
+    if compared:
+        parts.append(compared)
+    if res.spec.rates and res.spec.chart in ("bar", "grouped_bar", "line"):
+        parts.append("Error bars show 95% confidence intervals.")
     if res.data is not None and res.data.any_hidden:
         parts.append(res.data.note())
     if res.truncated:
@@ -263,13 +290,23 @@ def _render_kpis(res: results.ChartResult) -> None:
             b_text = f"{b}{suffix}" if b and b[0].isdigit() else (b or "–")
             if raw_ours is not None and raw_theirs is not None and name in spec.rates:
                 delta = f"{raw_ours - raw_theirs:+.1f} pts"
-                about = f"vs all services ({b_text})"
+                about = f"vs all services ({b_text}): {_verdict_words(res, name)}"
             elif raw_theirs is not None and name in spec.counts:
                 about = f"{res.benchmark_label_for(name)}: {raw_theirs:,.0f}"
             else:
                 about = f"{res.benchmark_label_for(name)}: {b_text}"
         col.metric(spec.label(name), text, delta=delta, delta_color="off",
                    delta_description=about, border=True)
+
+
+def _verdict_words(res: results.ChartResult, rate: str) -> str:
+    found = [v for v in significance.verdicts(res) if v.rate == rate and v.verdict]
+    if not found:
+        return "no interval"
+    v = found[0]
+    words = {stats.HIGHER: "significantly higher", stats.LOWER: "significantly lower",
+             stats.SIMILAR: "not significantly different"}[v.verdict]
+    return f"{words} (95% CI {v.interval.low:.1f}% to {v.interval.high:.1f}%)"
 
 
 def render_page(page: str, selection: Selection | None = None) -> None:
@@ -300,3 +337,57 @@ def query_health(selection: Selection | None = None) -> pl.DataFrame:
                      "problem": problem})
     return pl.DataFrame(rows, schema={k: pl.String for k in
                                       ("query", "page", "title", "status", "problem")})
+
+
+# ---------------------------------------------------------------- findings
+
+
+@st.cache_data(ttl=3600, max_entries=200, show_spinner=False)
+def _cached_findings(store_key: tuple, rules_digest: str, scope: Scope,
+                     period: Period) -> findings.Report:
+    return findings.evaluate(store(), scope, period, settings.get())
+
+
+def findings_report(selection: Selection | None = None) -> findings.Report:
+    selection = selection or current_selection()
+    sig = store().signature
+    root = settings.get().queries_dir
+    return _cached_findings((sig.path, sig.inode, sig.mtime_ns), findings.rules_digest(root),
+                            selection.scope, selection.period)
+
+
+_LEVEL_BADGE = {"high": ("High confidence", "green"), "moderate": ("Moderate confidence",
+                "orange"), "low": ("Low confidence", "gray")}
+
+
+def render_findings(selection: Selection | None = None) -> None:
+    """The findings for the selection: each with its numbers, what to do, and why."""
+    selection = selection or current_selection()
+    report = findings_report(selection)
+    n = len(report.findings)
+    st.markdown(f"**{n} finding{'s' if n != 1 else ''}** for {selection.scope.label}, "
+                f"{selection.period.label}, from {report.rules} rules.")
+    if not n:
+        st.info("No rule found a difference large enough to be sure of for this selection. "
+                "That is not proof that nothing needs to change: small services and short "
+                "periods give wide intervals.")
+    for f in report.findings:
+        label, colour = _LEVEL_BADGE[f.level]
+        with st.container(border=True):
+            st.markdown(f"#### {f.title}")
+            st.badge(f"{label} · {f.subject}", color=colour)
+            st.markdown(f.message)
+            st.markdown(f"**What to do.** {f.recommendation}")
+            st.markdown(f"**Evidence.** {f.evidence}")
+            st.caption(f"{f.confidence} Source: {f.source}.")
+    for error in report.errors:
+        show_error(error, "This finding rule could not be checked")
+    if report.withheld:
+        st.caption(f"Possible findings not reported because the numbers behind them are "
+                   f"too small to show: {report.withheld}.")
+    for note in report.not_judged:
+        st.caption(note)
+    st.caption("A finding is reported only when the 95% confidence interval, not just the "
+               "figure itself, is beyond the threshold, so chance variation in a small "
+               "service is not mistaken for a difference. Thresholds and national figures "
+               "are listed in data/reference.yaml.")
