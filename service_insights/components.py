@@ -20,6 +20,7 @@ from service_insights import (
     db,
     findings,
     periods,
+    reference,
     results,
     settings,
     significance,
@@ -295,6 +296,9 @@ def _render_kpis(res: results.ChartResult) -> None:
                 about = f"{res.benchmark_label_for(name)}: {raw_theirs:,.0f}"
             else:
                 about = f"{res.benchmark_label_for(name)}: {b_text}"
+        if spec.reference and "line" in spec.reference:
+            ref = reference.get(spec.reference["line"])
+            about = f"{about}; {ref.label}" if about else ref.label
         col.metric(spec.label(name), text, delta=delta, delta_color="off",
                    delta_description=about, border=True)
 
