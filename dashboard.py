@@ -21,6 +21,9 @@ page = st.navigation({
         st.Page(HERE / "pages" / "risk.py", title="Risk and outcomes"),
         st.Page(HERE / "pages" / "equality.py", title="Equality and access"),
     ],
+    "For commissioners": [
+        st.Page(HERE / "pages" / "report_pack.py", title="Report pack"),
+    ],
     "For analysts": [
         st.Page(HERE / "pages" / "query_health.py", title="Query health"),
     ],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
-from service_insights import catalog, charts, db, periods, results, settings, synth
+from service_insights import catalog, charts, db, export_ui, periods, results, settings, synth
 from service_insights.periods import Period
 from service_insights.scope import ALL_SERVICES, Scope
 
@@ -221,6 +221,7 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             st.plotly_chart(charts.build(res), width="stretch", key=f"chart-{qid}",
                             theme=None, config={"displaylogo": False})
         st.caption(caption(res))
+        export_ui.download_buttons(res, key=qid)
         if spec.notes:
             with st.expander("Definitions and sources"):
                 st.caption(spec.notes)
