@@ -49,7 +49,7 @@ def _check(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """One chart (--query) or the report pack; exit 0 complete, 2 written with omissions,
     1 nothing written."""
-    from service_insights import catalog, db, exports, images, report_pack, results, selection
+    from service_insights import catalog, db, exports, report_pack, results, selection
 
     cfg = settings.get()
     try:
@@ -91,8 +91,6 @@ def _export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
-    finally:
-        images.server().stop()
     out = Path(args.out) if args.out else Path(pack.file_name)
     _write(out, pack.pdf)
     print(f"Wrote {out}: report pack for {scope.label}, {period.label}, {pack.charts} charts "
