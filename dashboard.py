@@ -24,6 +24,7 @@ page = st.navigation({
     ],
     "For commissioners": [
         st.Page(HERE / "pages" / "compare.py", title="Compare services"),
+        st.Page(HERE / "pages" / "report_pack.py", title="Report pack"),
     ],
     "For analysts": [
         st.Page(HERE / "pages" / "query_health.py", title="Query health"),

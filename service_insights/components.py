@@ -18,6 +18,7 @@ from service_insights import (
     catalog,
     charts,
     db,
+    export_ui,
     findings,
     periods,
     reference,
@@ -244,6 +245,7 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             st.plotly_chart(charts.build(res), width="stretch", key=f"chart-{qid}",
                             theme=None, config={"displaylogo": False})
         st.caption(caption(res))
+        export_ui.download_buttons(res, key=qid)
         if spec.notes:
             with st.expander("Definitions and sources"):
                 st.caption(spec.notes)
