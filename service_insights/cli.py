@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 import time
 from pathlib import Path
 
-from service_insights import settings
+from service_insights import audit, settings
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -78,6 +79,8 @@ def _export(args: argparse.Namespace) -> int:
             return 1
         out = Path(args.out) if args.out else Path(exports.file_name(res, fmt))
         _write(out, data)
+        audit.record(_os_user(), "export", format=fmt, query=res.spec.id, scope=scope.label,
+                     period=period.label, via="cli")
         print(f"Wrote {out} ({len(data):,} bytes, {res.spec.title}; {scope.label}, "
               f"{period.label}) in {time.perf_counter() - started:.1f} s.")
         return 0
@@ -97,11 +100,61 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     out = Path(args.out) if args.out else Path(pack.file_name)
     _write(out, pack.pdf)
+    audit.record(_os_user(), "export", format="pack", scope=scope.label, period=period.label,
+                 charts=pack.charts, omitted=len(pack.omitted), via="cli")
     print(f"Wrote {out}: report pack for {scope.label}, {period.label}, {pack.charts} charts "
           f"in {time.perf_counter() - started:.1f} s.")
     for item in pack.omitted:
         print(f"Omitted: {item}", file=sys.stderr)
     return 2 if pack.omitted else 0
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
+
+
+def _users(args: argparse.Namespace) -> int:
+    """Add or list dashboard users; passwords are read from stdin or a prompt, never
+    from the command line (where other users could see them)."""
+    from service_insights import access, auth
+
+    if args.action == "list":
+        for user in auth.load_users().values():
+            grants = ", ".join(user.services or user.areas) or "everything"
+            print(f"{user.username}\t{user.role}\t{grants}\t{user.email}")
+        return 0
+    if not args.name:
+        print("users: give the new user's name: users add NAME --role ...", file=sys.stderr)
+        return 1
+    if args.role not in access.ROLES:
+        print(f"users: --role is one of {', '.join(access.ROLES)}", file=sys.stderr)
+        return 1
+    if args.role == "service_manager" and not args.services:
+        print("users: a service manager needs --services", file=sys.stderr)
+        return 1
+    if args.role == "commissioner" and not args.areas:
+        print("users: a commissioner needs --areas", file=sys.stderr)
+        return 1
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.no_password:
+        password = None
+    else:
+        password = getpass.getpass(f"Password for {args.name} (12 characters or more): ")
+    split = lambda v: tuple(x.strip() for x in (v or "").split(",") if x.strip())  # noqa: E731
+    user = auth.User(args.name.lower(), args.role, split(args.services), split(args.areas),
+                     (args.email or "").lower())
+    try:
+        auth.save_user(user, password)
+    except ValueError as exc:
+        print(f"users: {exc}", file=sys.stderr)
+        return 1
+    audit.record(_os_user(), "user_saved", user=user.username, role=user.role, via="cli")
+    print(f"Saved {user.username} ({user.role}) in {auth.users_path()}.")
+    return 0
 
 
 def _write(out: Path, data: bytes) -> None:
@@ -114,6 +167,21 @@ def _write(out: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _add_users_parser(sub) -> None:
+    users = sub.add_parser("users", help="add or list dashboard users")
+    users.add_argument("action", choices=["add", "list"])
+    users.add_argument("name", nargs="?", default="")
+    users.add_argument("--role", default="service_manager")
+    users.add_argument("--services", help="comma-separated service ids (service managers)")
+    users.add_argument("--areas", help="comma-separated area codes (commissioners)")
+    users.add_argument("--email", help="for sign-in through the identity provider (OIDC)")
+    users.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of stdin")
+    users.add_argument("--no-password", action="store_true",
+                       help="identity-provider sign-in only")
+    users.set_defaults(func=_users)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--out", help="file to write (default: a name from the query, "
                         "scope and period, in the current folder)")
     export.set_defaults(func=_export)
+    _add_users_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

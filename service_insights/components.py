@@ -15,6 +15,8 @@ import polars as pl
 import streamlit as st
 
 from service_insights import (
+    access,
+    audit,
     catalog,
     charts,
     db,
@@ -25,6 +27,7 @@ from service_insights import (
     results,
     settings,
     significance,
+    signin_ui,
     stats,
     synth,
 )
@@ -132,11 +135,13 @@ def resolve_scope(services: pl.DataFrame, areas: list[str], chosen: list[str]) -
     return ALL_SERVICES
 
 
-def sidebar_filters() -> Selection:
-    """Period, area and service, shared by every page (the router draws them)."""
+def sidebar_filters(viewer: access.Viewer | None = None) -> Selection:
+    """Period, area and service, shared by every page (the router draws them); only the
+    services the viewer may see are offered."""
+    viewer = viewer or signin_ui.current()
     s = store()
     sig = s.signature
-    services = _services_table(sig.inode, sig.mtime_ns)
+    services = access.visible_services(_services_table(sig.inode, sig.mtime_ns), viewer)
     first, last = _date_range(sig.inode, sig.mtime_ns)
     years = periods.financial_years_between(first, last)
     with st.sidebar:
@@ -175,15 +180,16 @@ def sidebar_filters() -> Selection:
         if s.meta.get("data_kind") == "synthetic":
             st.warning("Synthetic sample data: not real services or people.", icon="ℹ️")
         st.caption(f"Data as of {s.meta.get('data_as_of', 'unknown')}.")
-    return Selection(resolve_scope(services, areas, chosen), period)
+    return Selection(access.clamp(resolve_scope(services, areas, chosen), viewer), period)
 
 
 def current_selection() -> Selection:
+    """The sidebar's choice, narrowed to what the signed-in viewer may see."""
     sel = st.session_state.get("selection")
     if sel is None:
         sel = Selection(ALL_SERVICES, periods.financial_year(
             periods.fy_start_year(dt.date.today())))
-    return sel
+    return Selection(access.clamp(sel.scope, signin_ui.current()), sel.period)
 
 
 # ---------------------------------------------------------------- charts
@@ -212,9 +218,11 @@ def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalo
     if entry.error:
         return entry.error
     sig = store().signature
+    # Narrowed before it becomes a cache key: cached results are shared by all sessions.
+    scope = access.clamp(selection.scope, signin_ui.current())
     try:
         return _cached_result((sig.path, sig.inode, sig.mtime_ns), qid, entry.spec.digest,
-                              selection.scope, selection.period)
+                              scope, selection.period)
     except _Uncached as exc:
         return exc.result
 
@@ -358,8 +366,9 @@ def findings_report(selection: Selection | None = None) -> findings.Report:
     selection = selection or current_selection()
     sig = store().signature
     root = settings.get().queries_dir
+    scope = access.clamp(selection.scope, signin_ui.current())
     return _cached_findings((sig.path, sig.inode, sig.mtime_ns), findings.rules_digest(root),
-                            selection.scope, selection.period)
+                            scope, selection.period)
 
 
 _LEVEL_BADGE = {"high": ("High confidence", "green"), "moderate": ("Moderate confidence",
@@ -397,3 +406,16 @@ def render_findings(selection: Selection | None = None) -> None:
                "figure itself, is beyond the threshold, so chance variation in a small "
                "service is not mistaken for a difference. Thresholds and national figures "
                "are listed in data/reference.yaml.")
+
+
+def render_audit_log(limit: int = 500) -> None:
+    if not signin_ui.current().can("users"):
+        st.error("The audit log is for administrators.")
+        return
+    events = audit.read(limit)
+    if not events:
+        st.info(f"Nothing recorded yet in `{audit.path()}`.")
+        return
+    frame = pl.DataFrame([{k: str(v) for k, v in e.items()} for e in reversed(events)],
+                         infer_schema_length=None)
+    st.dataframe(frame, hide_index=True, width="stretch")

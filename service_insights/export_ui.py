@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from service_insights import db, exports, images, report_pack, settings
+from service_insights import audit, db, exports, images, report_pack, settings, signin_ui
 from service_insights.results import ChartResult
 
 _PACK_KEY = "report_pack_built"
@@ -29,7 +29,7 @@ def download_buttons(res: ChartResult, key: str) -> None:
         for fmt, col in zip(exports.FORMATS, st.columns(len(exports.FORMATS)), strict=True):
             is_image = fmt in images.FORMATS
             col.download_button(
-                fmt.upper(), data=_maker(res, fmt, marking),
+                fmt.upper(), data=_maker(res, fmt, marking, signin_ui.current().username),
                 file_name=exports.file_name(res, fmt), mime=exports.MIME[fmt],
                 key=f"download-{key}-{fmt}", on_click="ignore",
                 disabled=bool(is_image and no_images),
@@ -38,10 +38,13 @@ def download_buttons(res: ChartResult, key: str) -> None:
             st.caption(no_images)
 
 
-def _maker(res: ChartResult, fmt: str, marking: str):
+def _maker(res: ChartResult, fmt: str, marking: str, who: str):
     # Runs on Streamlit's worker thread at click time: no st calls, only the export.
     def make() -> bytes:
-        return exports.export(res, fmt, marking)
+        data = exports.export(res, fmt, marking)
+        audit.record(who, "export", format=fmt, query=res.spec.id, scope=res.scope.label,
+                     period=res.period.label)
+        return data
 
     return make
 
@@ -75,6 +78,9 @@ def build_pack(store: db.Store, selection, pages: Sequence[str],
                  f"Report pack ready: {pack.charts} charts, {len(pack.omitted)} omitted.")
         status.update(label=label, state="complete", expanded=False)
     st.session_state[_PACK_KEY] = (_pack_key(store, selection, pages), pack)
+    audit.record(signin_ui.current().username, "export", format="pack",
+                 scope=selection.scope.label, period=selection.period.label,
+                 pages=list(pages), charts=pack.charts, omitted=len(pack.omitted))
 
 
 def _pack_key(store: db.Store, selection, pages: Sequence[str]) -> tuple:
