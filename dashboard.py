@@ -18,6 +18,7 @@ analysts = [st.Page(HERE / "pages" / "query_health.py", title="Query health")]
 if viewer.can("workbench"):
     analysts.append(st.Page(HERE / "pages" / "workbench.py", title="SQL workbench"))
 if viewer.can("users"):
+    analysts.append(st.Page(HERE / "pages" / "users.py", title="Users"))
     analysts.append(st.Page(HERE / "pages" / "audit_log.py", title="Audit log"))
 
 page = st.navigation({

@@ -117,6 +117,12 @@ def _date_range(inode: int, mtime_ns: int) -> tuple[dt.date, dt.date]:
     return first, last
 
 
+def services_table() -> pl.DataFrame:
+    """Every service with its area, for forms that assign services (admins only)."""
+    sig = store().signature
+    return _services_table(sig.inode, sig.mtime_ns)
+
+
 # ---------------------------------------------------------------- filters
 
 

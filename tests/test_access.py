@@ -299,3 +299,22 @@ def test_cli_export_is_audited_without_data(sample_db, tmp_path, monkeypatch):
 def test_audit_refuses_data_details():
     with pytest.raises(ValueError):
         audit.record("x", "export", rows=[1, 2])
+
+
+def test_an_admin_adds_a_user_on_the_users_page(app_env, tmp_path, monkeypatch):
+    users = tmp_path / "admin-users.yaml"
+    monkeypatch.setenv("SI_USERS_FILE", str(users))
+    at = app_test()
+    at.session_state["viewer"] = access.Viewer("root", "admin", None, None)
+    at.run()
+    at.switch_page("pages/users.py").run()
+    assert not at.exception
+    at.text_input[0].input("newbie")
+    at.selectbox[-1].select("analyst")
+    at.text_input[2].input("a long enough password")
+    at.button[-1].click().run()
+    assert not at.exception
+    saved = auth.load_users(users)
+    assert saved["newbie"].role == "analyst"
+    assert "a long enough password" not in users.read_text()
+    assert audit.read()[-1]["action"] == "user_saved"
