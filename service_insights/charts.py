@@ -9,6 +9,8 @@ benchmark is always grey and hatched or dashed, never a series colour.
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 import polars as pl
 
@@ -24,6 +26,12 @@ REFERENCE_COLOUR = "#D55E00"
 and the benchmark (grey) for colour-blind readers too."""
 BAND_COLOUR = "rgba(0, 158, 115, 0.12)"
 FONT = "Arial, Helvetica, sans-serif"
+
+
+def _t(value) -> str:
+    """Text from the data (service names, categories) as Plotly text, with its markup
+    characters escaped, so a name like '<a href=...>' is shown, never rendered."""
+    return html.escape(str(value), quote=False)
 
 
 def value_suffix(result: ChartResult, column: str) -> str:
@@ -118,7 +126,7 @@ def _base_layout(fig: go.Figure, result: ChartResult, height: int = 440) -> go.F
         colorway=PALETTE,
         title=dict(text=f"<b>{spec.title}</b>", x=0, xanchor="left", font=dict(size=17),
                    yref="container", y=1, yanchor="top", pad=dict(t=18),
-                   subtitle=dict(text=f"{result.scope.label} · {result.period.label}",
+                   subtitle=dict(text=f"{_t(result.scope.label)} · {result.period.label}",
                                  font=dict(size=13, color="#444"))),
         # The legend sits on its own row under the subtitle, so a long one never
         # runs into the title.
@@ -168,14 +176,14 @@ def _bar(result: ChartResult) -> go.Figure:
     cats = _categories(result, x, spec.x_order)
     ours = _lookup(result.data.frame, [x], y)
     fig = go.Figure()
-    fig.add_bar(name=result.scope.label, x=[str(c) for c in cats],
+    fig.add_bar(name=_t(result.scope.label), x=[_t(c) for c in cats],
                 y=[ours.get((c,)) for c in cats], marker_color=SCOPE_COLOUR, offsetgroup="0",
                 error_y=_error_bars(result, y, [(c,) for c in cats]),
-                hovertemplate=f"%{{x}}<br>{result.scope.label}: {_hover(result, y)}"
+                hovertemplate=f"%{{x}}<br>{_t(result.scope.label)}: {_hover(result, y)}"
                               f"{_ci_hover(result, y)}<extra></extra>")
     if result.benchmark is not None:
         theirs = _lookup(result.benchmark.frame, [x], y)
-        fig.add_bar(name=result.benchmark_label_for(y), x=[str(c) for c in cats],
+        fig.add_bar(name=result.benchmark_label_for(y), x=[_t(c) for c in cats],
                     y=[theirs.get((c,)) for c in cats], offsetgroup="1",
                     marker=dict(color="#D9D9D9", line=dict(color=BENCHMARK_COLOUR, width=1.5),
                                 pattern=dict(shape="/", fgcolor=BENCHMARK_COLOUR, size=6)),
@@ -199,7 +207,7 @@ def _mark_hidden(fig: go.Figure, result: ChartResult, cats: list) -> None:
         return
     xs = result.data.frame[spec.x].to_list()
     text = f"<{result.data.rules.threshold}" if y in spec.counts else "withheld"
-    marks = [str(xs[i]) for i, h in enumerate(hidden) if h and xs[i] in cats]
+    marks = [_t(xs[i]) for i, h in enumerate(hidden) if h and xs[i] in cats]
     fig.add_scatter(x=marks, y=[0] * len(marks), mode="text", text=[text] * len(marks),
                     textposition="top center", showlegend=False, hoverinfo="skip",
                     textfont=dict(color="#444", size=11))
@@ -218,7 +226,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         groups = [result.scope.label]
         if theirs is not None:
             groups.append(result.benchmark_label_for(y))
-        xx = [[str(c) for c in cats for _ in groups], [g for _ in cats for g in groups]]
+        xx = [[_t(c) for c in cats for _ in groups], [_t(g) for _ in cats for g in groups]]
         for i, sv in enumerate(series):
             colour = PALETTE[i % len(PALETTE)]
             vals = []
@@ -226,7 +234,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
                 vals.append(ours.get((c, sv)))
                 if theirs is not None:
                     vals.append(theirs.get((c, sv)))
-            fig.add_bar(name=str(sv), x=xx, y=vals, marker=dict(
+            fig.add_bar(name=_t(sv), x=xx, y=vals, marker=dict(
                 color=colour, line=dict(color="white", width=0.5),
                 pattern=dict(shape=["" if g == result.scope.label else "/"
                                     for _ in cats for g in groups],
@@ -236,7 +244,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         fig.update_xaxes(type="multicategory")
     else:
         for i, sv in enumerate(series):
-            fig.add_bar(name=str(sv), x=[str(c) for c in cats],
+            fig.add_bar(name=_t(sv), x=[_t(c) for c in cats],
                         y=[ours.get((c, sv)) for c in cats], offsetgroup=str(i),
                         marker_color=PALETTE[i % len(PALETTE)],
                         error_y=_error_bars(result, y, [(c, sv) for c in cats]),
@@ -245,7 +253,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         if theirs is not None:
             for i, sv in enumerate(series):
                 fig.add_scatter(
-                    name=result.benchmark_label_for(y), x=[str(c) for c in cats],
+                    name=result.benchmark_label_for(y), x=[_t(c) for c in cats],
                     y=[theirs.get((c, sv)) for c in cats], offsetgroup=str(i), mode="markers",
                     marker=dict(symbol="diamond", size=10, color="white",
                                 line=dict(color="black", width=2)),
@@ -272,8 +280,8 @@ def _line(result: ChartResult) -> go.Figure:
     for i, sv in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         key = (lambda c, sv=sv: (c, sv)) if s else (lambda c: (c,))
-        name = str(sv) if s else result.scope.label
-        fig.add_scatter(name=name, x=[str(c) for c in cats], y=[ours.get(key(c)) for c in cats],
+        name = _t(sv) if s else _t(result.scope.label)
+        fig.add_scatter(name=name, x=[_t(c) for c in cats], y=[ours.get(key(c)) for c in cats],
                         mode="lines+markers", line=dict(color=colour, width=3),
                         marker=dict(size=7), connectgaps=False,
                         error_y=_error_bars(result, y, [key(c) for c in cats], colour),
@@ -281,7 +289,7 @@ def _line(result: ChartResult) -> go.Figure:
                                       f"{_ci_hover(result, y)}<extra></extra>")
         if theirs is not None:
             bname = f"{sv}, {result.benchmark_label_for(y)}" if s else result.benchmark_label_for(y)
-            fig.add_scatter(name=bname, x=[str(c) for c in cats],
+            fig.add_scatter(name=bname, x=[_t(c) for c in cats],
                             y=[theirs.get(key(c)) for c in cats], mode="lines",
                             line=dict(color=colour if s else BENCHMARK_COLOUR, width=2,
                                       dash="dash"),
@@ -323,7 +331,7 @@ def _mark_significance(fig: go.Figure, result: ChartResult, y: str) -> None:
     if not marks:
         return
     fig.add_scatter(
-        x=[str(v.key[0]) for v in marks], y=[v.interval.high for v in marks], mode="text",
+        x=[_t(v.key[0]) for v in marks], y=[v.interval.high for v in marks], mode="text",
         text=["▲ higher" if v.verdict == stats.HIGHER else "▼ lower" for v in marks],
         textposition="top center", showlegend=False, hoverinfo="skip", offsetgroup="0",
         textfont=dict(color="#1F1F1F", size=11), name="significance")
@@ -351,7 +359,7 @@ def _reference(fig: go.Figure, result: ChartResult, cats: list) -> None:
         shown = [c for c in cats if str(c) in ref["points"]]
         figs = [reference.get(ref["points"][str(c)]) for c in shown]
         fig.add_scatter(
-            x=[str(c) for c in shown], y=[f.value for f in figs], mode="markers",
+            x=[_t(c) for c in shown], y=[f.value for f in figs], mode="markers",
             name="National (Marac cases)", marker=dict(symbol="line-ew-open", size=34,
                                                        color=REFERENCE_COLOUR,
                                                        line=dict(width=3,
@@ -402,7 +410,7 @@ def _funnel(result: ChartResult) -> go.Figure:
         fig.add_scatter(
             x=[r[base_col] for r in rows], y=[r[y] for r in rows],
             mode="markers+text" if outside else "markers", name=where.capitalize(),
-            text=[str(r[x]) for r in rows], textposition="top center",
+            text=[_t(r[x]) for r in rows], textposition="top center",
             textfont=dict(size=11),
             marker=dict(size=11, color=FUNNEL_COLOURS[where],
                         line=dict(color="#1F1F1F", width=1)),

@@ -97,3 +97,20 @@ def test_funnel_for_one_service_keeps_other_services_out(store):
     assert res.data.frame["service_name"].to_list() == ["Service 1"]
     assert res.benchmark is None
     assert res.overall["pct_high_risk"] == pytest.approx(35.0)
+
+
+def test_names_from_the_data_are_shown_not_rendered_as_markup(tmp_path):
+    from tests.handmade import SERVICES
+
+    evil = '<a href="http://evil.example">Click</a>'
+    services = [dict(s, name=evil) if s["service_id"] == "S1" else s for s in SERVICES]
+    rows = [case(service_id=f"S{i}", dash_score=16 if j < 40 else 8) for i in range(1, 7)
+            for j in range(100)]
+    store = db.Store(build(tmp_path / "evil.duckdb", rows, services=services))
+    entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
+    res = results.run(store, entry.spec, ALL_SERVICES, FY, settings.get())
+    store.close()
+    fig = charts.build(res)
+    texts = [t for trace in fig.data if trace.text is not None for t in trace.text]
+    assert "&lt;a href=\"http://evil.example\"&gt;Click&lt;/a&gt;" in texts
+    assert not any("<a " in str(t) for t in texts)
