@@ -184,7 +184,7 @@ def sidebar_filters(viewer: access.Viewer | None = None) -> Selection:
                                 else "All services")
         chosen = [c for c in chosen if c in service_names]
         if s.meta.get("data_kind") == "synthetic":
-            st.warning("Synthetic sample data: not real services or people.", icon="ℹ️")
+            st.warning("Synthetic sample data: not real services or people.", icon=":material/info:")
         st.caption(f"Data as of {s.meta.get('data_as_of', 'unknown')}.")
     return Selection(access.clamp(resolve_scope(services, areas, chosen), viewer), period)
 
@@ -425,3 +425,18 @@ def render_audit_log(limit: int = 500) -> None:
     frame = pl.DataFrame([{k: str(v) for k, v in e.items()} for e in reversed(events)],
                          infer_schema_length=None)
     st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def findings_teaser(selection: Selection | None = None) -> None:
+    """On the home page: how many findings hold, with the first titles and a link."""
+    report = findings_report(selection)
+    n = len(report.findings)
+    if not n:
+        st.caption("No finding holds for this selection and period.")
+        return
+    titles = list(dict.fromkeys(f"{f.title} ({f.subject})" for f in report.findings))
+    more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
+    st.info(f"**{n} finding{'s' if n != 1 else ''} on where to adapt:** "
+            + "; ".join(titles[:3]) + more + ".", icon=":material/lightbulb:")
+    st.page_link("pages/findings.py", label="Read the findings, with the evidence",
+                 icon=":material/arrow_forward:")

@@ -105,7 +105,7 @@ def sidebar(viewer: access.Viewer) -> None:
     with st.sidebar:
         if viewer.demo:
             st.info("Demo mode: no sign-in, because the store holds only synthetic data. "
-                    "Real records always need sign-in.", icon="🔓")
+                    "Real records always need sign-in.", icon=":material/lock_open:")
             return
         st.caption(f"Signed in as **{viewer.username}** "
                    f"({access.ROLE_NAMES.get(viewer.role, viewer.role)}).")
