@@ -4,13 +4,22 @@ from pathlib import Path
 
 import streamlit as st
 
-from service_insights import components
+from service_insights import components, signin_ui
 
 HERE = Path(__file__).parent
 
 st.set_page_config(page_title="Service Insights", page_icon="📊", layout="wide")
-components.ensure_store()
-st.session_state["selection"] = components.sidebar_filters()
+store = components.ensure_store()
+viewer = signin_ui.require(store)
+signin_ui.sidebar(viewer)
+st.session_state["selection"] = components.sidebar_filters(viewer)
+
+analysts = [st.Page(HERE / "pages" / "query_health.py", title="Query health")]
+if viewer.can("workbench"):
+    analysts.append(st.Page(HERE / "pages" / "workbench.py", title="SQL workbench"))
+if viewer.can("users"):
+    analysts.append(st.Page(HERE / "pages" / "users.py", title="Users"))
+    analysts.append(st.Page(HERE / "pages" / "audit_log.py", title="Audit log"))
 
 page = st.navigation({
     "Your service": [
@@ -20,9 +29,12 @@ page = st.navigation({
         st.Page(HERE / "pages" / "marac.py", title="Marac"),
         st.Page(HERE / "pages" / "risk.py", title="Risk and outcomes"),
         st.Page(HERE / "pages" / "equality.py", title="Equality and access"),
+        st.Page(HERE / "pages" / "findings.py", title="Findings: where to adapt"),
     ],
-    "For analysts": [
-        st.Page(HERE / "pages" / "query_health.py", title="Query health"),
+    "For commissioners": [
+        st.Page(HERE / "pages" / "compare.py", title="Compare services"),
+        st.Page(HERE / "pages" / "report_pack.py", title="Report pack"),
     ],
+    "For analysts": analysts,
 })
 page.run()

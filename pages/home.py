@@ -12,3 +12,4 @@ st.write(
     "period, area and service in the sidebar."
 )
 components.render_page("home", selection)
+components.findings_teaser(selection)

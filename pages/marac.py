@@ -7,7 +7,8 @@ from service_insights import components
 st.title("Marac")
 st.write(
     "Referrals to the Multi-Agency Risk Assessment Conference: volume per 10,000 adult "
-    "females (expected about 40), repeat rate (expected 28% to 40%; national 31%), "
-    "referring agencies, and who the victims are."
+    "females against the level SafeLives expects, the repeat rate against its expected "
+    "range and the national rate, referring agencies, and who the victims are against "
+    "national shares."
 )
 components.render_page("marac")

@@ -12,23 +12,31 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from service_insights import db
+from service_insights import db, reference
 from service_insights.scope import SCOPE_PARAMS
 
-CHART_TYPES = ("bar", "grouped_bar", "stacked_bar", "line", "kpi", "table")
+CHART_TYPES = ("bar", "grouped_bar", "stacked_bar", "line", "kpi", "table", "funnel", "finding")
 QUERY_PARAMS = frozenset({"period_start", "period_end", "trend_start"})
 """Parameters a query may declare: the selected period, and the start of the trend
-window (two years before the period ends) for charts that show change over time."""
+window (two years before the period ends) for charts that show change over time. Any
+reference figure in data/reference.yaml (e.g. $marac_repeat_low) may be used as well."""
+FINDING_KEYS = ("subject", "message", "recommendation", "evidence", "confidence")
+"""A finding's header: whom the row is about (a column), the message (a template filled
+from the row's columns, like "{pct_known}%"), what to do, the evidence for doing it, and
+the rate whose interval and base say how confident the finding is."""
+REFERENCE_KEYS = ("line", "band", "points")
 
 REQUIRED_KEYS = ("title", "description", "page", "chart")
 OPTIONAL_KEYS = (
     "order", "x", "y", "series", "unit", "x_label", "y_label", "labels", "counts", "rates",
     "measures", "params", "benchmark", "source", "notes", "x_order", "series_order", "finding",
+    "reference", "applies_to",
 )
 _HEADER_START = re.compile(r"^\s*/\*---\s*$")
 _HEADER_END = re.compile(r"^\s*---\*/\s*$")
@@ -91,7 +99,10 @@ class QuerySpec:
     notes: str = ""
     x_order: tuple[str, ...] = ()
     series_order: tuple[str, ...] = ()
-    finding: dict | None = None
+    finding: dict[str, str] | None = None
+    reference: dict | None = None
+    """Reference figures to draw: a horizontal `line`, an expected `band` [low, high], or
+    `points` for x categories, each naming a key of data/reference.yaml."""
     key_lines: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -241,11 +252,11 @@ def parse(text: str, rel: str) -> QuerySpec:
 
     needs = {"bar": ("x", "y"), "grouped_bar": ("x", "y", "series"),
              "stacked_bar": ("x", "y", "series"), "line": ("x", "y"), "kpi": ("y",),
-             "table": ()}[chart]
+             "table": (), "funnel": ("x", "y"), "finding": ("finding",)}[chart]
     for key in needs:
         if key not in data:
             raise QueryFileError(QueryError(rel, ln("chart"), f"a {chart} chart needs '{key}'"))
-    if chart not in ("kpi", "table") and len(y) != 1:
+    if chart not in ("kpi", "table", "finding") and len(y) != 1:
         raise QueryFileError(QueryError(rel, ln("y"), f"a {chart} chart takes one 'y' column"))
     for col in y:
         if col not in counts and col not in rates and col not in measures:
@@ -254,10 +265,12 @@ def parse(text: str, rel: str) -> QuerySpec:
                                             "disclosure control can check it"))
 
     params = tuple(data.get("params") or ())
+    allowed = QUERY_PARAMS | reference.names()
     for p in params:
-        if p not in QUERY_PARAMS:
-            raise QueryFileError(QueryError(rel, ln("params"), f"unknown parameter '{p}'; "
-                                            f"queries may use {', '.join(sorted(QUERY_PARAMS))}"))
+        if p not in allowed:
+            raise QueryFileError(QueryError(
+                rel, ln("params"), f"unknown parameter '{p}'; queries may use "
+                f"{', '.join(sorted(QUERY_PARAMS))} or a figure in {reference.path().name}"))
     used = used_params(sql)
     reserved = used & SCOPE_PARAMS
     if reserved:
@@ -286,9 +299,8 @@ def parse(text: str, rel: str) -> QuerySpec:
     labels = data.get("labels") or {}
     if not isinstance(labels, dict):
         raise QueryFileError(QueryError(rel, ln("labels"), "'labels' maps columns to labels"))
-    finding = data.get("finding")
-    if finding is not None and not isinstance(finding, dict):
-        raise QueryFileError(QueryError(rel, ln("finding"), "'finding' must be a mapping"))
+    finding = _finding(data, rel, ln, chart, counts, rates, measures)
+    ref = _reference(data.get("reference"), rel, ln("reference"), chart)
 
     return QuerySpec(
         id=rel.removeprefix("queries/").removesuffix(".sql"),
@@ -318,8 +330,75 @@ def parse(text: str, rel: str) -> QuerySpec:
         x_order=tuple(str(v) for v in data.get("x_order") or ()),
         series_order=tuple(str(v) for v in data.get("series_order") or ()),
         finding=finding,
+        reference=ref,
         key_lines=lines,
     )
+
+
+def _finding(data: dict, rel: str, ln, chart: str, counts, rates, measures) -> dict | None:
+    raw = data.get("finding")
+    if raw is None:
+        return None
+    line = ln("finding")
+    if chart != "finding":
+        raise QueryFileError(QueryError(rel, line, "'finding' belongs to a file with "
+                                        "'chart: finding' (in queries/findings/)"))
+    if not isinstance(raw, dict) or set(raw) != set(FINDING_KEYS):
+        got = ", ".join(sorted(raw)) if isinstance(raw, dict) else type(raw).__name__
+        raise QueryFileError(QueryError(rel, line, "'finding' needs exactly the keys "
+                                        f"{', '.join(FINDING_KEYS)} (found: {got})"))
+    out = {k: _str(raw[k], f"finding.{k}", line, rel) for k in FINDING_KEYS}
+    _column(out["subject"], "finding.subject", line, rel)
+    if out["confidence"] not in rates:
+        raise QueryFileError(QueryError(rel, line, f"finding.confidence '{out['confidence']}' "
+                                        "must be a column declared under 'rates'"))
+    for key in ("message", "recommendation"):
+        try:
+            template_fields(out[key])
+        except ValueError as exc:
+            raise QueryFileError(QueryError(rel, line, f"finding.{key}: {exc}")) from None
+    applies = raw_applies if (raw_applies := data.get("applies_to")) else "services"
+    if applies not in ("services", "areas"):
+        raise QueryFileError(QueryError(rel, ln("applies_to"), "'applies_to' is services or "
+                                        "areas"))
+    out["applies_to"] = applies
+    return out
+
+
+def template_fields(text: str) -> set[str]:
+    """The {names} a finding's message uses; the row's columns and reference figures
+    fill them when the finding fires."""
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def _reference(raw, rel: str, line: int, chart: str) -> dict | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= set(REFERENCE_KEYS):
+        raise QueryFileError(QueryError(rel, line, "'reference' takes "
+                                        f"{', '.join(REFERENCE_KEYS)}"))
+    names = reference.names()
+
+    def check(key) -> str:
+        if not isinstance(key, str) or key not in names:
+            raise QueryFileError(QueryError(rel, line, f"reference figure {key!r} is not in "
+                                            f"{reference.path().name}"))
+        return key
+
+    out: dict = {}
+    if "line" in raw:
+        out["line"] = check(raw["line"])
+    if "band" in raw:
+        band = raw["band"]
+        if not isinstance(band, list) or len(band) != 2:
+            raise QueryFileError(QueryError(rel, line, "'band' is [low figure, high figure]"))
+        out["band"] = (check(band[0]), check(band[1]))
+    if "points" in raw:
+        if chart not in ("bar", "grouped_bar") or not isinstance(raw["points"], dict):
+            raise QueryFileError(QueryError(rel, line, "'points' maps x categories of a bar "
+                                            "chart to reference figures"))
+        out["points"] = {str(k): check(v) for k, v in raw["points"].items()}
+    return out
 
 
 @dataclass(frozen=True)

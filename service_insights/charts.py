@@ -9,16 +9,29 @@ benchmark is always grey and hatched or dashed, never a series colour.
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 import polars as pl
 
+from service_insights import reference, significance, stats
 from service_insights.results import ChartResult
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
            "#000000"]
 SCOPE_COLOUR = PALETTE[0]
 BENCHMARK_COLOUR = "#6E6E6E"
+REFERENCE_COLOUR = "#D55E00"
+"""National figures and expected ranges: vermillion, distinct from the selection (blue)
+and the benchmark (grey) for colour-blind readers too."""
+BAND_COLOUR = "rgba(0, 158, 115, 0.12)"
 FONT = "Arial, Helvetica, sans-serif"
+
+
+def _t(value) -> str:
+    """Text from the data (service names, categories) as Plotly text, with its markup
+    characters escaped, so a name like '<a href=...>' is shown, never rendered."""
+    return html.escape(str(value), quote=False)
 
 
 def value_suffix(result: ChartResult, column: str) -> str:
@@ -112,11 +125,14 @@ def _base_layout(fig: go.Figure, result: ChartResult, height: int = 440) -> go.F
         font=dict(family=FONT, size=13, color="#1F1F1F"),
         colorway=PALETTE,
         title=dict(text=f"<b>{spec.title}</b>", x=0, xanchor="left", font=dict(size=17),
-                   subtitle=dict(text=f"{result.scope.label} · {result.period.label}",
+                   yref="container", y=1, yanchor="top", pad=dict(t=18),
+                   subtitle=dict(text=f"{_t(result.scope.label)} · {result.period.label}",
                                  font=dict(size=13, color="#444"))),
-        margin=dict(l=70, r=30, t=90, b=bottom + 40),
-        height=height + 16 * note_lines,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1,
+        # The legend sits on its own row under the subtitle, so a long one never
+        # runs into the title.
+        margin=dict(l=70, r=30, t=120, b=bottom + 40),
+        height=height + 30 + 16 * note_lines,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0,
                     title=None),
         hoverlabel=dict(font=dict(family=FONT)),
         annotations=[dict(text=_wrap(note), xref="paper", yref="paper", x=0,
@@ -149,6 +165,8 @@ def build(result: ChartResult) -> go.Figure:
         return _grouped(result, stacked=True)
     if chart == "line":
         return _line(result)
+    if chart == "funnel":
+        return _funnel(result)
     return _table_figure(result)
 
 
@@ -158,18 +176,22 @@ def _bar(result: ChartResult) -> go.Figure:
     cats = _categories(result, x, spec.x_order)
     ours = _lookup(result.data.frame, [x], y)
     fig = go.Figure()
-    fig.add_bar(name=result.scope.label, x=[str(c) for c in cats],
-                y=[ours.get((c,)) for c in cats], marker_color=SCOPE_COLOUR,
-                hovertemplate=f"%{{x}}<br>{result.scope.label}: {_hover(result, y)}<extra></extra>")
+    fig.add_bar(name=_t(result.scope.label), x=[_t(c) for c in cats],
+                y=[ours.get((c,)) for c in cats], marker_color=SCOPE_COLOUR, offsetgroup="0",
+                error_y=_error_bars(result, y, [(c,) for c in cats]),
+                hovertemplate=f"%{{x}}<br>{_t(result.scope.label)}: {_hover(result, y)}"
+                              f"{_ci_hover(result, y)}<extra></extra>")
     if result.benchmark is not None:
         theirs = _lookup(result.benchmark.frame, [x], y)
-        fig.add_bar(name=result.benchmark_label_for(y), x=[str(c) for c in cats],
-                    y=[theirs.get((c,)) for c in cats],
+        fig.add_bar(name=result.benchmark_label_for(y), x=[_t(c) for c in cats],
+                    y=[theirs.get((c,)) for c in cats], offsetgroup="1",
                     marker=dict(color="#D9D9D9", line=dict(color=BENCHMARK_COLOUR, width=1.5),
                                 pattern=dict(shape="/", fgcolor=BENCHMARK_COLOUR, size=6)),
                     hovertemplate=f"%{{x}}<br>{result.benchmark_label_for(y)}: "
                                   f"{_hover(result, y)}<extra></extra>")
     _mark_hidden(fig, result, cats)
+    _mark_significance(fig, result, y)
+    _reference(fig, result, cats)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(title_text=spec.x_label or spec.label(x), type="category")
     fig.update_yaxes(title_text=axis_title(result, y))
@@ -185,7 +207,7 @@ def _mark_hidden(fig: go.Figure, result: ChartResult, cats: list) -> None:
         return
     xs = result.data.frame[spec.x].to_list()
     text = f"<{result.data.rules.threshold}" if y in spec.counts else "withheld"
-    marks = [str(xs[i]) for i, h in enumerate(hidden) if h and xs[i] in cats]
+    marks = [_t(xs[i]) for i, h in enumerate(hidden) if h and xs[i] in cats]
     fig.add_scatter(x=marks, y=[0] * len(marks), mode="text", text=[text] * len(marks),
                     textposition="top center", showlegend=False, hoverinfo="skip",
                     textfont=dict(color="#444", size=11))
@@ -204,7 +226,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         groups = [result.scope.label]
         if theirs is not None:
             groups.append(result.benchmark_label_for(y))
-        xx = [[str(c) for c in cats for _ in groups], [g for _ in cats for g in groups]]
+        xx = [[_t(c) for c in cats for _ in groups], [_t(g) for _ in cats for g in groups]]
         for i, sv in enumerate(series):
             colour = PALETTE[i % len(PALETTE)]
             vals = []
@@ -212,7 +234,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
                 vals.append(ours.get((c, sv)))
                 if theirs is not None:
                     vals.append(theirs.get((c, sv)))
-            fig.add_bar(name=str(sv), x=xx, y=vals, marker=dict(
+            fig.add_bar(name=_t(sv), x=xx, y=vals, marker=dict(
                 color=colour, line=dict(color="white", width=0.5),
                 pattern=dict(shape=["" if g == result.scope.label else "/"
                                     for _ in cats for g in groups],
@@ -222,14 +244,16 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         fig.update_xaxes(type="multicategory")
     else:
         for i, sv in enumerate(series):
-            fig.add_bar(name=str(sv), x=[str(c) for c in cats],
+            fig.add_bar(name=_t(sv), x=[_t(c) for c in cats],
                         y=[ours.get((c, sv)) for c in cats], offsetgroup=str(i),
                         marker_color=PALETTE[i % len(PALETTE)],
-                        hovertemplate=f"%{{x}}<br>{sv}: {_hover(result, y)}<extra></extra>")
+                        error_y=_error_bars(result, y, [(c, sv) for c in cats]),
+                        hovertemplate=f"%{{x}}<br>{sv}: {_hover(result, y)}"
+                                      f"{_ci_hover(result, y)}<extra></extra>")
         if theirs is not None:
             for i, sv in enumerate(series):
                 fig.add_scatter(
-                    name=result.benchmark_label_for(y), x=[str(c) for c in cats],
+                    name=result.benchmark_label_for(y), x=[_t(c) for c in cats],
                     y=[theirs.get((c, sv)) for c in cats], offsetgroup=str(i), mode="markers",
                     marker=dict(symbol="diamond", size=10, color="white",
                                 line=dict(color="black", width=2)),
@@ -238,6 +262,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
                                   f"{_hover(result, y)}<extra></extra>")
         fig.update_layout(barmode="group", scattermode="group", bargap=0.2)
         fig.update_xaxes(type="category")
+        _reference(fig, result, cats)
     fig.update_xaxes(title_text=spec.x_label or spec.label(x))
     fig.update_yaxes(title_text=axis_title(result, y))
     return _base_layout(fig, result)
@@ -255,21 +280,148 @@ def _line(result: ChartResult) -> go.Figure:
     for i, sv in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         key = (lambda c, sv=sv: (c, sv)) if s else (lambda c: (c,))
-        name = str(sv) if s else result.scope.label
-        fig.add_scatter(name=name, x=[str(c) for c in cats], y=[ours.get(key(c)) for c in cats],
+        name = _t(sv) if s else _t(result.scope.label)
+        fig.add_scatter(name=name, x=[_t(c) for c in cats], y=[ours.get(key(c)) for c in cats],
                         mode="lines+markers", line=dict(color=colour, width=3),
                         marker=dict(size=7), connectgaps=False,
-                        hovertemplate=f"%{{x}}<br>{name}: {_hover(result, y)}<extra></extra>")
+                        error_y=_error_bars(result, y, [key(c) for c in cats], colour),
+                        hovertemplate=f"%{{x}}<br>{name}: {_hover(result, y)}"
+                                      f"{_ci_hover(result, y)}<extra></extra>")
         if theirs is not None:
             bname = f"{sv}, {result.benchmark_label_for(y)}" if s else result.benchmark_label_for(y)
-            fig.add_scatter(name=bname, x=[str(c) for c in cats],
+            fig.add_scatter(name=bname, x=[_t(c) for c in cats],
                             y=[theirs.get(key(c)) for c in cats], mode="lines",
                             line=dict(color=colour if s else BENCHMARK_COLOUR, width=2,
                                       dash="dash"),
                             hovertemplate=f"%{{x}}<br>{bname}: {_hover(result, y)}<extra></extra>")
+    _reference(fig, result, cats)
     fig.update_xaxes(title_text=spec.x_label or spec.label(x), type="category")
     fig.update_yaxes(title_text=axis_title(result, y))
     return _base_layout(fig, result)
+
+
+def _error_bars(result: ChartResult, y: str, keys: list[tuple],
+                colour: str = "#1F1F1F") -> dict | None:
+    """95% Wilson intervals as error bars on a rate; none for counts and measures."""
+    if y not in result.spec.rates:
+        return None
+    cis = significance.intervals(result, y)
+    values = _lookup(result.data.frame, list(result.spec.dims), y)
+    plus, minus = [], []
+    for k in keys:
+        ci, v = cis.get(k), values.get(k)
+        plus.append(ci.high - v if ci and v is not None else None)
+        minus.append(v - ci.low if ci and v is not None else None)
+    if not any(p is not None for p in plus):
+        return None
+    return dict(type="data", symmetric=False, array=plus, arrayminus=minus, color=colour,
+                thickness=1.3, width=4)
+
+
+def _ci_hover(result: ChartResult, y: str) -> str:
+    if y not in result.spec.rates:
+        return ""
+    return " (95% interval shown as the error bar)"
+
+
+def _mark_significance(fig: go.Figure, result: ChartResult, y: str) -> None:
+    """Write "higher" or "lower" above a bar whose interval excludes the benchmark."""
+    marks = [v for v in significance.verdicts(result)
+             if v.rate == y and v.verdict in (stats.HIGHER, stats.LOWER)]
+    if not marks:
+        return
+    fig.add_scatter(
+        x=[_t(v.key[0]) for v in marks], y=[v.interval.high for v in marks], mode="text",
+        text=["▲ higher" if v.verdict == stats.HIGHER else "▼ lower" for v in marks],
+        textposition="top center", showlegend=False, hoverinfo="skip", offsetgroup="0",
+        textfont=dict(color="#1F1F1F", size=11), name="significance")
+    fig.update_layout(scattermode="group")
+
+
+def _reference(fig: go.Figure, result: ChartResult, cats: list) -> None:
+    """National figures and expected ranges named in the header, each labelled."""
+    ref = result.spec.reference
+    if not ref:
+        return
+    if "band" in ref:
+        low, high = (reference.get(k) for k in ref["band"])
+        fig.add_hrect(y0=low.value, y1=high.value, fillcolor=BAND_COLOUR, line_width=0,
+                      layer="below")
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=(
+            f"Expected range {low.value:g}% to {high.value:g}%"),
+            marker=dict(symbol="square", size=12, color="rgba(0, 158, 115, 0.35)"))
+    if "line" in ref:
+        fig_ref = reference.get(ref["line"])
+        fig.add_hline(y=fig_ref.value, line=dict(color=REFERENCE_COLOUR, width=2, dash="dot"))
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=fig_ref.label,
+                        line=dict(color=REFERENCE_COLOUR, width=2, dash="dot"))
+    if "points" in ref:
+        shown = [c for c in cats if str(c) in ref["points"]]
+        figs = [reference.get(ref["points"][str(c)]) for c in shown]
+        fig.add_scatter(
+            x=[_t(c) for c in shown], y=[f.value for f in figs], mode="markers",
+            name="National (Marac cases)", marker=dict(symbol="line-ew-open", size=34,
+                                                       color=REFERENCE_COLOUR,
+                                                       line=dict(width=3,
+                                                                 color=REFERENCE_COLOUR)),
+            text=[f.label for f in figs],
+            hovertemplate="%{x}<br>%{text}<extra></extra>")
+
+
+FUNNEL_COLOURS = {"within limits": "#56B4E9", "above 95% limit": "#E69F00",
+                  "below 95% limit": "#E69F00", "above 99.8% limit": "#D55E00",
+                  "below 99.8% limit": "#D55E00"}
+
+
+def _funnel(result: ChartResult) -> go.Figure:
+    """Each service's rate against its base, inside funnel limits around the rate for
+    all services: a small service is not singled out for a difference chance explains."""
+    spec = result.spec
+    x, y = spec.x, spec.y[0]
+    count_col, base_col = spec.rates[y].count, spec.rates[y].base
+    centre = (result.overall or {}).get(y)
+    fig = go.Figure()
+    points = [r for i, r in enumerate(result.data.frame.iter_rows(named=True))
+              if not result.data.hidden[y][i] and r[y] is not None]
+    if centre is not None and points:
+        top = max(r[base_col] for r in points) * 1.15
+        low_n = max(min(r[base_col] for r in points) * 0.6, 5)
+        ns = [low_n + (top - low_n) * (i / 80) ** 2 for i in range(81)]
+        for z, label, dash in ((stats.Z998, "99.8% limits", "solid"),
+                               (stats.Z95, "95% limits", "dot")):
+            lows, highs = zip(*(stats.funnel_limits(centre, n, z) for n in ns), strict=True)
+            for k, values in enumerate((highs, lows)):
+                fig.add_scatter(x=ns, y=values, mode="lines", name=label,
+                                legendgroup=label, showlegend=k == 0, hoverinfo="skip",
+                                line=dict(color=BENCHMARK_COLOUR, width=1.5, dash=dash))
+        fig.add_scatter(x=[ns[0], ns[-1]], y=[centre, centre], mode="lines",
+                        name=f"All services {centre:.1f}%", hoverinfo="skip",
+                        line=dict(color="#1F1F1F", width=2, dash="dash"))
+    groups: dict[str, list[dict]] = {}
+    for r in points:
+        where = (stats.funnel_position(int(r[count_col]), int(r[base_col]), centre)
+                 if centre is not None else "within limits")
+        groups.setdefault(where, []).append(r)
+    for where in FUNNEL_COLOURS:
+        rows = groups.get(where)
+        if not rows:
+            continue
+        outside = where != "within limits"
+        fig.add_scatter(
+            x=[r[base_col] for r in rows], y=[r[y] for r in rows],
+            mode="markers+text" if outside else "markers", name=where.capitalize(),
+            text=[_t(r[x]) for r in rows], textposition="top center",
+            textfont=dict(size=11),
+            marker=dict(size=11, color=FUNNEL_COLOURS[where],
+                        line=dict(color="#1F1F1F", width=1)),
+            customdata=[[r[count_col]] for r in rows],
+            hovertemplate=(f"%{{text}}<br>{spec.label(y)}: %{{y:.1f}}%"
+                           f"<br>%{{customdata[0]:,}} of %{{x:,}} {spec.label(base_col)}"
+                           "<extra></extra>"))
+    fig.update_xaxes(title_text=f"{spec.label(base_col)} (number, the base of the rate)",
+                     rangemode="tozero")
+    fig.update_yaxes(title_text=axis_title(result, y))
+    return _base_layout(fig, result, height=480)
 
 
 def _table_figure(result: ChartResult) -> go.Figure:

@@ -14,7 +14,23 @@ from dataclasses import dataclass
 import polars as pl
 import streamlit as st
 
-from service_insights import catalog, charts, db, periods, results, settings, synth
+from service_insights import (
+    access,
+    audit,
+    catalog,
+    charts,
+    db,
+    export_ui,
+    findings,
+    periods,
+    reference,
+    results,
+    settings,
+    significance,
+    signin_ui,
+    stats,
+    synth,
+)
 from service_insights.periods import Period
 from service_insights.scope import ALL_SERVICES, Scope
 
@@ -58,6 +74,17 @@ def ensure_store() -> db.Store:
         st.cache_data.clear()
     try:
         return store()
+    except db.StoreOutdated as exc:
+        if exc.data_kind != "synthetic":
+            st.error(f"{exc} It holds imported records, so it is not rebuilt automatically: "
+                     "re-import them with this version (see data/DICTIONARY.md).")
+            st.stop()
+        # A synthetic sample is regenerated from its seed: nothing is lost.
+        st.info("The synthetic sample was built by an older version: rebuilding it.")
+        _build_sample(path)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        return store()
     except db.StoreError as exc:
         st.error(f"The database could not be opened. {exc}")
         st.write("You can move the broken file aside (it is kept, renamed, in case it holds "
@@ -90,6 +117,12 @@ def _date_range(inode: int, mtime_ns: int) -> tuple[dt.date, dt.date]:
     return first, last
 
 
+def services_table() -> pl.DataFrame:
+    """Every service with its area, for forms that assign services (admins only)."""
+    sig = store().signature
+    return _services_table(sig.inode, sig.mtime_ns)
+
+
 # ---------------------------------------------------------------- filters
 
 
@@ -108,11 +141,13 @@ def resolve_scope(services: pl.DataFrame, areas: list[str], chosen: list[str]) -
     return ALL_SERVICES
 
 
-def sidebar_filters() -> Selection:
-    """Period, area and service, shared by every page (the router draws them)."""
+def sidebar_filters(viewer: access.Viewer | None = None) -> Selection:
+    """Period, area and service, shared by every page (the router draws them); only the
+    services the viewer may see are offered."""
+    viewer = viewer or signin_ui.current()
     s = store()
     sig = s.signature
-    services = _services_table(sig.inode, sig.mtime_ns)
+    services = access.visible_services(_services_table(sig.inode, sig.mtime_ns), viewer)
     first, last = _date_range(sig.inode, sig.mtime_ns)
     years = periods.financial_years_between(first, last)
     with st.sidebar:
@@ -149,17 +184,18 @@ def sidebar_filters() -> Selection:
                                 else "All services")
         chosen = [c for c in chosen if c in service_names]
         if s.meta.get("data_kind") == "synthetic":
-            st.warning("Synthetic sample data: not real services or people.", icon="ℹ️")
+            st.warning("Synthetic sample data: not real services or people.", icon=":material/info:")
         st.caption(f"Data as of {s.meta.get('data_as_of', 'unknown')}.")
-    return Selection(resolve_scope(services, areas, chosen), period)
+    return Selection(access.clamp(resolve_scope(services, areas, chosen), viewer), period)
 
 
 def current_selection() -> Selection:
+    """The sidebar's choice, narrowed to what the signed-in viewer may see."""
     sel = st.session_state.get("selection")
     if sel is None:
         sel = Selection(ALL_SERVICES, periods.financial_year(
             periods.fy_start_year(dt.date.today())))
-    return sel
+    return Selection(access.clamp(sel.scope, signin_ui.current()), sel.period)
 
 
 # ---------------------------------------------------------------- charts
@@ -188,9 +224,11 @@ def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalo
     if entry.error:
         return entry.error
     sig = store().signature
+    # Narrowed before it becomes a cache key: cached results are shared by all sessions.
+    scope = access.clamp(selection.scope, signin_ui.current())
     try:
         return _cached_result((sig.path, sig.inode, sig.mtime_ns), qid, entry.spec.digest,
-                              selection.scope, selection.period)
+                              scope, selection.period)
     except _Uncached as exc:
         return exc.result
 
@@ -221,6 +259,7 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             st.plotly_chart(charts.build(res), width="stretch", key=f"chart-{qid}",
                             theme=None, config={"displaylogo": False})
         st.caption(caption(res))
+        export_ui.download_buttons(res, key=qid)
         if spec.notes:
             with st.expander("Definitions and sources"):
                 st.caption(spec.notes)
@@ -236,6 +275,11 @@ def caption(res: results.ChartResult) -> str:
         parts.append(f"Benchmark: {label}.")
     elif res.benchmark_note:
         parts.append(res.benchmark_note)
+    compared = significance.summary(res) if res.benchmark is not None else ""
+    if compared:
+        parts.append(compared)
+    if res.spec.rates and res.spec.chart in ("bar", "grouped_bar", "line"):
+        parts.append("Error bars show 95% confidence intervals.")
     if res.data is not None and res.data.any_hidden:
         parts.append(res.data.note())
     if res.truncated:
@@ -263,13 +307,26 @@ def _render_kpis(res: results.ChartResult) -> None:
             b_text = f"{b}{suffix}" if b and b[0].isdigit() else (b or "–")
             if raw_ours is not None and raw_theirs is not None and name in spec.rates:
                 delta = f"{raw_ours - raw_theirs:+.1f} pts"
-                about = f"vs all services ({b_text})"
+                about = f"vs all services ({b_text}): {_verdict_words(res, name)}"
             elif raw_theirs is not None and name in spec.counts:
                 about = f"{res.benchmark_label_for(name)}: {raw_theirs:,.0f}"
             else:
                 about = f"{res.benchmark_label_for(name)}: {b_text}"
+        if spec.reference and "line" in spec.reference:
+            ref = reference.get(spec.reference["line"])
+            about = f"{about}; {ref.label}" if about else ref.label
         col.metric(spec.label(name), text, delta=delta, delta_color="off",
                    delta_description=about, border=True)
+
+
+def _verdict_words(res: results.ChartResult, rate: str) -> str:
+    found = [v for v in significance.verdicts(res) if v.rate == rate and v.verdict]
+    if not found:
+        return "no interval"
+    v = found[0]
+    words = {stats.HIGHER: "significantly higher", stats.LOWER: "significantly lower",
+             stats.SIMILAR: "not significantly different"}[v.verdict]
+    return f"{words} (95% CI {v.interval.low:.1f}% to {v.interval.high:.1f}%)"
 
 
 def render_page(page: str, selection: Selection | None = None) -> None:
@@ -300,3 +357,86 @@ def query_health(selection: Selection | None = None) -> pl.DataFrame:
                      "problem": problem})
     return pl.DataFrame(rows, schema={k: pl.String for k in
                                       ("query", "page", "title", "status", "problem")})
+
+
+# ---------------------------------------------------------------- findings
+
+
+@st.cache_data(ttl=3600, max_entries=200, show_spinner=False)
+def _cached_findings(store_key: tuple, rules_digest: str, scope: Scope,
+                     period: Period) -> findings.Report:
+    return findings.evaluate(store(), scope, period, settings.get())
+
+
+def findings_report(selection: Selection | None = None) -> findings.Report:
+    selection = selection or current_selection()
+    sig = store().signature
+    root = settings.get().queries_dir
+    scope = access.clamp(selection.scope, signin_ui.current())
+    return _cached_findings((sig.path, sig.inode, sig.mtime_ns), findings.rules_digest(root),
+                            scope, selection.period)
+
+
+_LEVEL_BADGE = {"high": ("High confidence", "green"), "moderate": ("Moderate confidence",
+                "orange"), "low": ("Low confidence", "gray")}
+
+
+def render_findings(selection: Selection | None = None) -> None:
+    """The findings for the selection: each with its numbers, what to do, and why."""
+    selection = selection or current_selection()
+    report = findings_report(selection)
+    n = len(report.findings)
+    st.markdown(f"**{n} finding{'s' if n != 1 else ''}** for {selection.scope.label}, "
+                f"{selection.period.label}, from {report.rules} rules.")
+    if not n:
+        st.info("No rule found a difference large enough to be sure of for this selection. "
+                "That is not proof that nothing needs to change: small services and short "
+                "periods give wide intervals.")
+    for f in report.findings:
+        label, colour = _LEVEL_BADGE[f.level]
+        with st.container(border=True):
+            st.markdown(f"#### {f.title}")
+            st.badge(f"{label} · {f.subject}", color=colour)
+            st.markdown(f.message)
+            st.markdown(f"**What to do.** {f.recommendation}")
+            st.markdown(f"**Evidence.** {f.evidence}")
+            st.caption(f"{f.confidence} Source: {f.source}.")
+    for error in report.errors:
+        show_error(error, "This finding rule could not be checked")
+    if report.withheld:
+        st.caption(f"Possible findings not reported because the numbers behind them are "
+                   f"too small to show: {report.withheld}.")
+    for note in report.not_judged:
+        st.caption(note)
+    st.caption("A finding is reported only when the 95% confidence interval, not just the "
+               "figure itself, is beyond the threshold, so chance variation in a small "
+               "service is not mistaken for a difference. Thresholds and national figures "
+               "are listed in data/reference.yaml.")
+
+
+def render_audit_log(limit: int = 500) -> None:
+    if not signin_ui.current().can("users"):
+        st.error("The audit log is for administrators.")
+        return
+    events = audit.read(limit)
+    if not events:
+        st.info(f"Nothing recorded yet in `{audit.path()}`.")
+        return
+    frame = pl.DataFrame([{k: str(v) for k, v in e.items()} for e in reversed(events)],
+                         infer_schema_length=None)
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def findings_teaser(selection: Selection | None = None) -> None:
+    """On the home page: how many findings hold, with the first titles and a link."""
+    report = findings_report(selection)
+    n = len(report.findings)
+    if not n:
+        st.caption("No finding holds for this selection and period.")
+        return
+    titles = list(dict.fromkeys(f"{f.title} ({f.subject})" for f in report.findings))
+    more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
+    st.info(f"**{n} finding{'s' if n != 1 else ''} on where to adapt:** "
+            + "; ".join(titles[:3]) + more + ".", icon=":material/lightbulb:")
+    st.page_link("pages/findings.py", label="Read the findings, with the evidence",
+                 icon=":material/arrow_forward:")

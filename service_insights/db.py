@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _READ_ONLY_CONFIG = {
     "enable_external_access": False,
@@ -37,6 +37,14 @@ class StoreError(Exception):
 
 class StoreMissing(StoreError):
     pass
+
+
+class StoreOutdated(StoreError):
+    """The file is a store, but built for another schema version."""
+
+    def __init__(self, message: str, data_kind: str):
+        super().__init__(message)
+        self.data_kind = data_kind
 
 
 class StoreCorrupt(StoreError):
@@ -99,10 +107,10 @@ class Store:
             ) from exc
         if self.meta.get("schema_version") != SCHEMA_VERSION:
             self._con.close()
-            raise StoreCorrupt(
+            raise StoreOutdated(
                 f"{self.path} has schema version {self.meta.get('schema_version')!r}; "
-                f"this version of the dashboard needs {SCHEMA_VERSION!r}."
-            )
+                f"this version of the dashboard needs {SCHEMA_VERSION!r}.",
+                self.meta.get("data_kind", ""))
 
     def _read_meta(self) -> dict[str, str]:
         cur = self._con.cursor()

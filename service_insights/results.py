@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from service_insights import db, disclosure
+from service_insights import db, disclosure, reference
 from service_insights.catalog import QueryError, QuerySpec
 from service_insights.periods import Period
 from service_insights.scope import ALL_SERVICES, Scope, scoped_sql
@@ -40,6 +40,9 @@ class ChartResult:
     error: QueryError | None = None
     data_as_of: str = ""
     data_kind: str = ""
+    overall: dict[str, float] | None = None
+    """For funnel plots: each rate over all services (the funnel's centre line), from
+    the unsuppressed totals; an aggregate of every service, like the benchmark."""
 
     def benchmark_label_for(self, column: str) -> str:
         if column in self.spec.counts and self.count_benchmark_label:
@@ -74,7 +77,8 @@ def query_params(spec: QuerySpec, period: Period) -> dict[str, object]:
         "period_end": period.end,
         "trend_start": _two_years_before(period.end),
     }
-    return {p: values[p] for p in spec.params}
+    figures = reference.figures()
+    return {p: values[p] if p in values else figures[p].value for p in spec.params}
 
 
 def _two_years_before(end: dt.date) -> dt.date:
@@ -155,6 +159,15 @@ def _protect(spec: QuerySpec, frame: pl.DataFrame, settings: Settings) -> disclo
     )
 
 
+def _overall(spec: QuerySpec, frame: pl.DataFrame) -> dict[str, float]:
+    out = {}
+    for rate, r in spec.rates.items():
+        base = frame[r.base].sum() if frame.height else 0
+        if base:
+            out[rate] = 100.0 * frame[r.count].sum() / base
+    return out
+
+
 def service_count(store: db.Store) -> int:
     frame = store.query("select count(*) as n from main.services").frame
     return int(frame["n"][0])
@@ -175,8 +188,10 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
         return result
     result.truncated = truncated
     result.data = _protect(spec, frame, settings)
+    if spec.chart == "funnel" and scope.is_all:
+        result.overall = _overall(spec, frame)
 
-    if not spec.benchmark:
+    if not spec.benchmark or spec.chart == "finding":
         return result
     if scope.is_all:
         result.benchmark_note = "You are viewing all services, so this is the benchmark."
@@ -193,6 +208,10 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
         bench, _ = _run(store, spec, ALL_SERVICES, period, settings)
     except _Failure as exc:
         result.error = exc.error
+        return result
+    if spec.chart == "funnel":
+        # Only the all-services rate is kept: other services' own rows never leave here.
+        result.overall = _overall(spec, bench)
         return result
     protected = _protect(spec, bench, settings)
     scaled = [c for c in spec.y if c in spec.counts]

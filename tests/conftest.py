@@ -29,6 +29,14 @@ def _fresh_caches():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _own_users_and_audit(tmp_path, monkeypatch):
+    """No developer's users file or audit log leaks into a test: no users means the demo
+    mode on synthetic data, and each test has its own audit log."""
+    monkeypatch.setenv("SI_USERS_FILE", str(tmp_path / "no-users.yaml"))
+    monkeypatch.setenv("SI_AUDIT_LOG", str(tmp_path / "audit.log"))
+
+
 @pytest.fixture
 def app_env(sample_db, monkeypatch):
     """Point the app at the session sample."""

@@ -20,6 +20,9 @@ y_label: Share of cases (%)
 params: [period_start, period_end]
 source: Service Insights; national figure from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: Shares add up to 100% across all cases referred in the period, including those where age was not recorded. Nationally, 1.3% of Marac victims are aged 16 to 17.
+reference:
+  points:
+    16 to 17: age_16_17_national
 ---*/
 with age_bands(age_band, age_group, position) as (
     values

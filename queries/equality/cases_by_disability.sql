@@ -20,6 +20,9 @@ y_label: Share of cases (%)
 params: [period_start, period_end]
 source: Service Insights; national figure from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: Shares add up to 100% across all cases referred in the period. Nationally, 10.1% of Marac victims have a disability. A large "Not recorded" share makes the figure hard to read; asking every client improves it.
+reference:
+  points:
+    "Yes": disability_national
 ---*/
 with answers(disability, disability_answer, position) as (
     values

@@ -20,6 +20,9 @@ y_label: Share of cases (%)
 params: [period_start, period_end]
 source: Service Insights; national figure from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: Shares add up to 100% across all cases referred in the period, including those where gender was not recorded. Nationally, 6.4% of Marac victims are male.
+reference:
+  points:
+    Male: male_national
 ---*/
 with genders(gender, gender_group, position) as (
     values

@@ -20,6 +20,13 @@ y_label: Share of cases referred to Marac (%)
 params: [period_start, period_end]
 source: Service Insights; national figures from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: "Cases referred in the period that were referred to Marac; each bar's base leaves out cases where that characteristic was not recorded. National shares of Marac cases: male 6.4%, LGBT+ 1.6%, disabled 10.1%, Black, Asian or racially minoritised 14.1%, aged 16 to 17 1.3%. A share well below the national one suggests these victims are not being identified or referred."
+reference:
+  points:
+    Male: male_national
+    LGBT+: lgbt_national
+    Disabled: disability_national
+    "Black, Asian or minoritised": minoritised_national
+    Aged 16 to 17: age_16_17_national
 ---*/
 with marac_cases as (
     select gender, lgbt, disability, ethnicity, age_band, is_male, is_minoritised

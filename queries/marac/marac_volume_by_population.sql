@@ -14,6 +14,8 @@ measures:
 params: [period_start, period_end]
 source: Service Insights; national figures from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: Referrals heard (repeats included) in the period, divided by the adult female (16+) population of the selected areas and scaled to a year, so a quarter compares with a year. SafeLives expects about 40 cases per 10,000 adult females; the national figure is 47. When single services are selected, only the referrals their cases led to are counted, against the whole population of their areas.
+reference:
+  line: marac_per_10k_expected
 ---*/
 with referrals_heard as (
     select count(*) as marac_referrals_heard

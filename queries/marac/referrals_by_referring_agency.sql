@@ -20,6 +20,9 @@ y_label: Share of Marac referrals (%)
 params: [period_start, period_end]
 source: Service Insights; national figure from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: Shares add up to 100% across agencies. Nationally, 36.1% of Marac referrals came from partner agencies (any agency but the police).
+reference:
+  points:
+    Police: police_share_national
 ---*/
 with agencies(referring_agency, agency, position) as (
     values

@@ -19,6 +19,9 @@ y_label: Referrals that were repeats (%)
 params: [trend_start, period_end]
 source: Service Insights; national figure from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: A repeat is a referral heard within 365 days of the same victim's previous Marac referral (SafeLives definition). The national repeat rate is 31%. SafeLives expects a Marac's repeat rate to lie between 28% and 40%; a lower rate can mean repeat incidents are not being identified and referred back.
+reference:
+  line: marac_repeat_national
+  band: [marac_repeat_low, marac_repeat_high]
 ---*/
 select
     quarter_label,

@@ -1,0 +1,14 @@
+"""Compare services: funnel plots of the key rates for every service in scope."""
+
+import streamlit as st
+
+from service_insights import components
+
+st.title("Compare services")
+st.write(
+    "Each dot is a service: its rate against the number of cases behind it. The funnel "
+    "shows how far from the all-services rate a service could fall by chance alone; it "
+    "narrows as services get larger. Services outside the outer (99.8%) limits differ by "
+    "more than chance would explain. Choose an area, or no service, to compare several."
+)
+components.render_page("compare")

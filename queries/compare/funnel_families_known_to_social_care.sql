@@ -1,0 +1,32 @@
+/*---
+title: Families known to children's social care, by service
+description: Each service's share of clients with children whose family is known to children's social care, against how many families it supported, inside the range chance alone would give around the rate for all services.
+page: compare
+order: 20
+chart: funnel
+x: service_name
+y: pct_known
+labels:
+  service_name: Service
+  known_families: Families known to social care
+  families: Families with children (involvement recorded)
+  pct_known: Families known to social care
+counts: [known_families]
+rates:
+  pct_known: {count: known_families, base: families}
+y_label: Families known to children's social care (%)
+params: [period_start, period_end]
+notes: Known to social care means early help, a child in need or child protection plan, or a looked-after child. Families whose involvement is not known are left out of the base.
+---*/
+select
+    s.name                                                     as service_name,
+    count(*) filter (where c.is_known_to_social_care)          as known_families,
+    count(c.is_known_to_social_care)                           as families,
+    round(100.0 * count(*) filter (where c.is_known_to_social_care)
+          / nullif(count(c.is_known_to_social_care), 0), 1)    as pct_known
+from cases c
+join services s using (service_id)
+where c.referral_date between $period_start and $period_end
+  and c.has_children
+group by s.name
+order by s.name

@@ -1,0 +1,69 @@
+"""The administrators' users page: who can sign in, with which role and services."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from service_insights import access, audit, auth, signin_ui
+
+
+def render(services: pl.DataFrame) -> None:
+    """`services` is main.services (service_id, name, area_code, area_name)."""
+    admin = signin_ui.current()
+    if not admin.can("users"):
+        st.error("Managing users is for administrators.")
+        return
+    users = auth.load_users()
+    rows = [{"username": u.username, "role": access.ROLE_NAMES[u.role],
+             "services": ", ".join(u.services), "areas": ", ".join(u.areas),
+             "e-mail (identity provider)": u.email,
+             "password set": "yes" if u.password_hash else "no"} for u in users.values()]
+    if rows:
+        st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+    else:
+        st.info(f"No users yet in `{auth.users_path()}`.")
+    names = dict(zip(services["service_id"], services["name"], strict=True))
+    areas = dict(zip(services["area_code"], services["area_name"], strict=False))
+    with st.form("add-user", clear_on_submit=True):
+        st.markdown("**Add or change a user**")
+        username = st.text_input("Username")
+        role = st.selectbox("Role", access.ROLES, format_func=access.ROLE_NAMES.get)
+        chosen_services = st.multiselect("Services (service managers)", list(names),
+                                         format_func=names.get)
+        chosen_areas = st.multiselect("Areas (commissioners)", sorted(areas),
+                                      format_func=lambda c: f"{areas[c]} ({c})")
+        email = st.text_input("E-mail for identity-provider sign-in (optional)")
+        password = st.text_input("Password (12 characters or more; leave empty to keep "
+                                 "the current one)", type="password")
+        saved = st.form_submit_button("Save user", type="primary")
+    if not saved:
+        return
+    problem = _problem(username, role, chosen_services, chosen_areas, password,
+                       username.strip().lower() in users)
+    if problem:
+        st.error(problem)
+        return
+    user = auth.User(username.strip().lower(), role, tuple(chosen_services),
+                     tuple(chosen_areas), email.strip().lower())
+    try:
+        auth.save_user(user, password or None)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    audit.record(admin.username, "user_saved", user=user.username, role=role)
+    st.success(f"Saved {user.username}.")
+    st.rerun()
+
+
+def _problem(username, role, services, areas, password, exists) -> str | None:
+    if not username.strip():
+        return "Give a username."
+    if role == "service_manager" and not services:
+        return "A service manager needs at least one service."
+    if role == "commissioner" and not areas:
+        return "A commissioner needs at least one area."
+    if not exists and not password:
+        return "A new user needs a password (or sign in through the identity provider: "\
+               "give an e-mail address and set a password they will not use)."
+    return None

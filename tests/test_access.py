@@ -1,0 +1,320 @@
+"""Who sees what: sign-in, throttling, scope narrowed in the data layer, the workbench,
+and the audit log."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from service_insights import access, audit, auth, db, periods, settings, workbench
+from service_insights.scope import ALL_SERVICES, Scope
+from tests.conftest import app_test
+
+FY = periods.financial_year(2024)
+CATALOGUE_SQL = "select service_id, area_code from main.services"
+
+
+@pytest.fixture
+def catalogue(sample_db):
+    store = db.Store(sample_db)
+    frame = store.query(CATALOGUE_SQL).frame
+    store.close()
+    return frame
+
+
+def manager(catalogue, service="S03"):
+    return access.resolve("sam", "service_manager", [service], [], catalogue)
+
+
+# ---------------------------------------------------------------- scope
+
+
+def test_a_service_manager_is_narrowed_to_their_services(catalogue):
+    v = manager(catalogue)
+    area = catalogue.filter(catalogue["service_id"] == "S03")["area_code"][0]
+    mine = access.clamp(ALL_SERVICES, v)
+    assert mine.services == ("S03",) and mine.areas == (area,) and mine.by_service
+    other = access.clamp(Scope(("S05",), ("E06000003",), True, "S05"), v)
+    assert other.services == ()
+    both = access.clamp(Scope(("S03", "S05"), None, True, "two"), v)
+    assert both.services == ("S03",)
+    # An area choice still gives a service manager only their own referrals.
+    area_scope = Scope(("S03", "S04"), (area,), False, "area")
+    assert access.clamp(area_scope, v).by_service is True
+
+
+def test_a_commissioner_sees_every_service_in_their_areas(catalogue):
+    v = access.resolve("cat", "commissioner", [], ["E06000001"], catalogue)
+    expected = sorted(catalogue.filter(catalogue["area_code"] == "E06000001")["service_id"])
+    assert list(v.services) == expected
+    assert access.clamp(ALL_SERVICES, v).areas == ("E06000001",)
+    outside = catalogue.filter(catalogue["area_code"] != "E06000001").row(0)
+    assert access.clamp(Scope((outside[0],), (outside[1],), True, "x"), v).services == ()
+
+
+def test_analysts_see_everything(catalogue):
+    v = access.resolve("ana", "analyst", [], [], catalogue)
+    assert access.clamp(ALL_SERVICES, v) is ALL_SERVICES
+    assert v.can("workbench") and not v.can("import")
+
+
+# ---------------------------------------------------------------- passwords
+
+
+@pytest.fixture
+def users_file(tmp_path, monkeypatch):
+    path = tmp_path / "users.yaml"
+    monkeypatch.setenv("SI_USERS_FILE", str(path))
+    auth.save_user(auth.User("sam", "service_manager", ("S03",)), "correct horse battery")
+    auth.save_user(auth.User("ana", "analyst"), "another long secret")
+    return path
+
+
+def test_passwords_are_stored_hashed_and_checked(users_file):
+    text = users_file.read_text()
+    assert "correct horse battery" not in text and "$argon2id$" in text
+    users = auth.load_users()
+    throttle = auth.Throttle()
+    assert auth.authenticate("SAM", "correct horse battery", users, throttle).user.role == \
+        "service_manager"
+    wrong = auth.authenticate("sam", "wrong", users, throttle)
+    unknown = auth.authenticate("nobody", "wrong", users, throttle)
+    assert wrong.user is None and unknown.user is None
+    assert wrong.message == unknown.message  # no hint which usernames exist
+
+
+def test_failed_sign_ins_are_throttled(users_file):
+    now = [1000.0]
+    throttle = auth.Throttle(max_failures=5, window_s=900, clock=lambda: now[0])
+    users = auth.load_users()
+    for _ in range(5):
+        assert auth.authenticate("sam", "guess", users, throttle).user is None
+    blocked = auth.authenticate("sam", "correct horse battery", users, throttle)
+    assert blocked.user is None and blocked.wait_s > 0 and "Too many" in blocked.message
+    assert auth.authenticate("ana", "another long secret", users, throttle).user  # others fine
+    now[0] += 901
+    assert auth.authenticate("sam", "correct horse battery", users, throttle).user
+
+
+def test_short_passwords_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="12 characters"):
+        auth.save_user(auth.User("x", "analyst"), "short", tmp_path / "u.yaml")
+
+
+# ---------------------------------------------------------------- the app
+
+
+def test_sign_in_is_required_when_users_exist(app_env, users_file):
+    at = app_test()
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Sign in to Service Insights"]
+    assert not at.metric, "no figures before sign-in"
+    at.text_input(key="signin_username").input("sam")
+    at.text_input(key="signin_password").input("not it")
+    at.button[0].click().run()
+    assert any("not right" in e.value for e in at.error)
+    events = audit.read()
+    assert events[-1]["action"] == "sign_in" and events[-1]["ok"] is False
+    assert "not it" not in audit.path().read_text()
+
+
+def test_demo_mode_only_on_synthetic_data(app_env):
+    at = app_test()
+    at.run()
+    assert any("Demo mode" in i.value for i in at.info)
+
+
+def test_real_data_without_users_needs_sign_in(tmp_path, monkeypatch):
+    from tests.handmade import build, case
+
+    path = build(tmp_path / "real.duckdb", [case()], data_kind="real")
+    monkeypatch.setenv("SI_DB_PATH", str(path))
+    at = app_test()
+    at.run()
+    assert not at.exception
+    assert any("Sign-in is required" in e.value for e in at.error)
+    assert not at.metric
+
+
+def independent_cases(db_path, service, start, end):
+    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    try:
+        return con.execute("select count(*) from store.cases where service_id = $s and "
+                           "referral_date between $a and $b",
+                           {"s": service, "a": start, "b": end}).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_service_manager_sees_only_their_service_on_every_page(app_env, users_file,
+                                                                  catalogue):
+    at = app_test()
+    at.session_state["viewer"] = manager(catalogue, "S03")
+    at.session_state["fy"] = "2024-25"
+    at.run()
+    assert not at.exception
+    cases = next(m for m in at.metric if m.label == "Cases referred").value
+    assert cases == f"{independent_cases(app_env, 'S03', FY.start, FY.end):,}"
+    # The service filter offers only their own service.
+    assert at.multiselect(key="services").options == [
+        next(n for s, n in _names(app_env).items() if s == "S03")]
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    names = set(_names(app_env).values())
+    shown = {str(t) for chart in at.get("plotly_chart")
+             for t in _trace_texts(chart)} & names
+    assert shown == {_names(app_env)["S03"]}, "the funnels show this service and no other"
+    for page in ("findings.py", "marac.py", "workbench.py"):
+        at.switch_page(f"pages/{page}").run()
+        assert not at.exception
+
+
+def _names(db_path):
+    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    try:
+        return dict(con.execute("select service_id, name from store.services").fetchall())
+    finally:
+        con.close()
+
+
+def _trace_texts(chart):
+    import json
+
+    spec = json.loads(chart.proto.spec)
+    for trace in spec.get("data", []):
+        yield from trace.get("text") or []
+
+
+# ---------------------------------------------------------------- the workbench
+
+
+REFUSED = [
+    "insert into cases select * from cases",
+    "delete from cases",
+    "attach 'other.duckdb' as other",
+    "copy (select count(*) from cases) to '/tmp/out.csv'",
+    "select count(*) from read_csv('/etc/passwd')",
+    "select count(*) from '/etc/passwd'",
+    "select count(*) from cases; select count(*) from services",
+    "pragma database_list",
+    "set enable_external_access = true",
+    "select * from cases",
+    "select count(*) from store.cases",
+    "create table x as select 1",
+]
+
+
+@pytest.mark.parametrize("sql", REFUSED)
+def test_workbench_refuses(sample_db, sql):
+    store = workbench.open_connection(sample_db)
+    analyst = access.Viewer("ana", "analyst", None, None)
+    try:
+        with pytest.raises(workbench.Refused):
+            workbench.run(store, sql, ALL_SERVICES, FY, analyst, settings.get())
+    finally:
+        store.close()
+
+
+def test_the_connection_itself_cannot_read_files(sample_db):
+    """Second layer: even SQL the parser let through could not read a local file."""
+    store = workbench.open_connection(sample_db)
+    try:
+        with pytest.raises(db.QueryFailed):
+            store.query("select * from read_csv('/etc/passwd')")
+        with pytest.raises(db.QueryFailed):
+            store.query("set enable_external_access = true")
+    finally:
+        store.close()
+
+
+def test_workbench_stops_a_runaway_query(sample_db):
+    store = workbench.open_connection(sample_db)
+    analyst = access.Viewer("ana", "analyst", None, None)
+    try:
+        with pytest.raises(workbench.Refused, match="time limit"):
+            workbench.run(store, "select count(*) from cases a, cases b, cases c",
+                          ALL_SERVICES, FY, analyst, settings.get(), timeout_s=1.0)
+    finally:
+        store.close()
+
+
+def test_workbench_is_scoped_and_protected(sample_db, catalogue):
+    store = workbench.open_connection(sample_db)
+    sql = ("select service_id, gender, count(*) as n from cases "
+           "where referral_date between $period_start and $period_end group by all")
+    try:
+        out = workbench.run(store, sql, ALL_SERVICES, FY, manager(catalogue, "S03"),
+                            settings.get())
+        raw = store.query("select service_id, gender, count(*) as n from main.cases "
+                          "where referral_date between $a and $b group by all",
+                          {"a": FY.start, "b": FY.end}).frame
+    finally:
+        store.close()
+    assert set(out.protected.frame["service_id"]) == {"S03"}
+    shown = out.protected.display()
+    small = raw.filter((raw["service_id"] == "S03") & (raw["n"] < 5) & (raw["n"] > 0))
+    for gender in small["gender"]:
+        assert shown.filter(shown["gender"] == gender)["n"][0] == "<5"
+    assert not any(v in {"1", "2", "3", "4"} for v in shown["n"])
+
+
+def test_saving_a_workbench_query_makes_a_chart_file(tmp_path):
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    sql = ("select risk_level, count(*) as cases from cases "
+           "where referral_date between $period_start and $period_end group by risk_level")
+    path = workbench.save(sql, {"title": "Cases by risk", "description": "Cases by risk.",
+                                "page": "risk", "chart": "bar", "x": "risk_level",
+                                "y": "cases", "counts": ["cases"]}, queries)
+    assert path == queries / "risk" / "cases_by_risk.sql"
+    from service_insights import catalog
+
+    spec = catalog.parse(path.read_text(), "queries/risk/cases_by_risk.sql")
+    assert spec.params == ("period_end", "period_start") or set(spec.params) == {
+        "period_start", "period_end"}
+    with pytest.raises(workbench.Refused, match="already exists"):
+        workbench.save(sql, {"title": "Cases by risk", "description": "x.", "page": "risk",
+                             "chart": "bar", "x": "risk_level", "y": "cases",
+                             "counts": ["cases"]}, queries)
+
+
+# ---------------------------------------------------------------- audit
+
+
+def test_cli_export_is_audited_without_data(sample_db, tmp_path, monkeypatch):
+    from service_insights import cli
+
+    monkeypatch.setenv("SI_DB_PATH", str(sample_db))
+    out = tmp_path / "x.csv"
+    code = cli.main(["export", "--service", "S03", "--year", "2024-25", "--query",
+                     "home/headline_figures", "--format", "csv", "--out", str(out)])
+    assert code == 0
+    event = audit.read()[-1]
+    assert event["action"] == "export" and event["format"] == "csv"
+    assert event["query"] == "home/headline_figures" and event["via"] == "cli"
+    assert set(event) <= {"at", "who", "action", "format", "query", "scope", "period", "via"}
+
+
+def test_audit_refuses_data_details():
+    with pytest.raises(ValueError):
+        audit.record("x", "export", rows=[1, 2])
+
+
+def test_an_admin_adds_a_user_on_the_users_page(app_env, tmp_path, monkeypatch):
+    users = tmp_path / "admin-users.yaml"
+    monkeypatch.setenv("SI_USERS_FILE", str(users))
+    at = app_test()
+    at.session_state["viewer"] = access.Viewer("root", "admin", None, None)
+    at.run()
+    at.switch_page("pages/users.py").run()
+    assert not at.exception
+    at.text_input[0].input("newbie")
+    at.selectbox[-1].select("analyst")
+    at.text_input[2].input("a long enough password")
+    at.button[-1].click().run()
+    assert not at.exception
+    saved = auth.load_users(users)
+    assert saved["newbie"].role == "analyst"
+    assert "a long enough password" not in users.read_text()
+    assert audit.read()[-1]["action"] == "user_saved"

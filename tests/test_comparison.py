@@ -1,0 +1,116 @@
+"""Is a difference real? Chart captions, KPI verdicts and funnel plots on hand-made data
+whose intervals are worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from service_insights import catalog, charts, db, periods, results, settings, significance
+from service_insights.scope import ALL_SERVICES, Scope
+from tests.handmade import build, case
+
+FY = periods.financial_year(2024)
+S1 = Scope(("S1",), ("E0000000A",), True, "Service 1")
+
+HIGH_RISK_BY_SERVICE = {"S1": 60, "S2": 30, "S3": 30, "S4": 30, "S5": 30, "S6": 30}
+"""High-risk cases of 100 at each service: all services 210 of 600 = 35%."""
+
+
+@pytest.fixture
+def store(tmp_path):
+    rows = []
+    for sid, high in HIGH_RISK_BY_SERVICE.items():
+        rows += [case(service_id=sid, dash_score=16 if i < high else 8,
+                      risk_level="high" if i < high else "medium") for i in range(100)]
+    s = db.Store(build(tmp_path / "cmp.duckdb", rows))
+    yield s
+    s.close()
+
+
+RISK_SHARE = """\
+/*---
+title: High-risk share
+description: Share of assessed cases at high risk.
+page: risk
+chart: bar
+x: risk
+y: pct
+counts: [n]
+rates:
+  pct: {count: n, base: total}
+params: [period_start, period_end]
+---*/
+select risk, n, total, round(100.0 * n / total, 1) as pct
+from (
+    select case when dash_score >= 14 then 'High' else 'Not high' end as risk,
+           count(*) as n, sum(count(*)) over () as total
+    from cases where referral_date between $period_start and $period_end
+    group by 1
+) order by risk
+"""
+
+
+def test_significantly_higher_and_lower_are_marked(store):
+    spec = catalog.parse(RISK_SHARE, "queries/risk/x.sql")
+    res = results.run(store, spec, S1, FY, settings.get())
+    by_key = {v.key: v for v in significance.verdicts(res)}
+    # Service 1: 60 of 100 high (Wilson 50.2% to 69.1%, by hand) against 35% for all services.
+    assert by_key[("High",)].verdict == "higher"
+    assert by_key[("High",)].interval.low == pytest.approx(50.20, abs=0.01)
+    assert by_key[("Not high",)].verdict == "lower"
+    text = significance.summary(res)
+    assert "Significantly higher than all services for High" in text
+    assert "significantly lower for Not high" in text
+    fig = charts.build(res)
+    marks = [t for t in fig.data if t.name == "significance"]
+    assert marks and set(marks[0].text) == {"▲ higher", "▼ lower"}
+    ours = fig.data[0]
+    # By hand: (0.6 + 0.0192 + 1.96 * sqrt(0.0024 + 0.000096)) / 1.0384 = 0.6906
+    assert ours.error_y.array[0] == pytest.approx(69.06 - 60.0, abs=0.01)
+
+
+def test_a_similar_service_is_not_marked(store):
+    spec = catalog.parse(RISK_SHARE, "queries/risk/x.sql")
+    res = results.run(store, spec, Scope(("S2",), ("E0000000A",), True, "Service 2"), FY,
+                      settings.get())
+    # 30 of 100 (Wilson 21.9% to 39.6%) contains 35%.
+    assert {v.verdict for v in significance.verdicts(res)} == {"similar"}
+    assert "No difference from all services" in significance.summary(res)
+
+
+def test_funnel_centre_points_and_outliers(store):
+    entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
+    res = results.run(store, entry.spec, ALL_SERVICES, FY, settings.get())
+    assert res.overall["pct_high_risk"] == pytest.approx(35.0)
+    fig = charts.build(res)
+    points = {t.name: list(t.text) for t in fig.data if t.mode and "markers" in t.mode}
+    # 35% +/- 3.09 * sqrt(0.35 * 0.65 / 100) = 35 +/- 14.7: 60% is above the outer limit.
+    assert points["Above 99.8% limit"] == ["Service 1"]
+    assert sorted(points["Within limits"]) == [f"Service {i}" for i in range(2, 7)]
+    centre = [t for t in fig.data if t.name and t.name.startswith("All services")]
+    assert centre[0].y[0] == pytest.approx(35.0)
+
+
+def test_funnel_for_one_service_keeps_other_services_out(store):
+    entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
+    res = results.run(store, entry.spec, S1, FY, settings.get())
+    assert res.data.frame["service_name"].to_list() == ["Service 1"]
+    assert res.benchmark is None
+    assert res.overall["pct_high_risk"] == pytest.approx(35.0)
+
+
+def test_names_from_the_data_are_shown_not_rendered_as_markup(tmp_path):
+    from tests.handmade import SERVICES
+
+    evil = '<a href="http://evil.example">Click</a>'
+    services = [dict(s, name=evil) if s["service_id"] == "S1" else s for s in SERVICES]
+    rows = [case(service_id=f"S{i}", dash_score=16 if j < 40 else 8) for i in range(1, 7)
+            for j in range(100)]
+    store = db.Store(build(tmp_path / "evil.duckdb", rows, services=services))
+    entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
+    res = results.run(store, entry.spec, ALL_SERVICES, FY, settings.get())
+    store.close()
+    fig = charts.build(res)
+    texts = [t for trace in fig.data if trace.text is not None for t in trace.text]
+    assert "&lt;a href=\"http://evil.example\"&gt;Click&lt;/a&gt;" in texts
+    assert not any("<a " in str(t) for t in texts)
