@@ -210,8 +210,10 @@ def section_queries(ctx: Context) -> list[Row]:
                     return res
 
                 text, _ = scoped_sql(spec.sql)
+                # The product runs a finding once, with no all-services benchmark.
+                bench = spec.benchmark and spec.chart != "finding"
                 params = [{**scope.params(), **results.query_params(spec, period)}
-                          for scope in ((SCOPE, ALL_SERVICES) if spec.benchmark else (SCOPE,))]
+                          for scope in ((SCOPE, ALL_SERVICES) if bench else (SCOPE,))]
 
                 def plain(text=text, params=params, raw=raw):
                     for p in params:

@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 from playwright.sync_api import Error as PlaywrightError
 
+from service_insights import synth
+
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "browser"
 CHROMIUM = Path(os.environ.get("SI_CHROMIUM", "/usr/bin/chromium"))
@@ -170,9 +172,8 @@ def warm_up(browser: Browser, server: Server) -> None:
     try:
         app = App(ctx.new_page(), server.url).open()
         box = app.sidebar_widget("stMultiSelect", "Service")
-        with app.rerun():
-            box.get_by_role("combobox").click()
-            app.page.get_by_role("option").nth(1).click()
+        first = synth.SERVICES[0].name
+        app.choose_option(box, first)
     finally:
         ctx.close()
 
@@ -226,13 +227,21 @@ class App:
         self.wait_idle(timeout_ms=timeout_ms)
         return self
 
+    def expand_nav(self) -> None:
+        """Show every page link: Streamlit folds a long nav behind "View N more"."""
+        button = self.page.get_by_test_id("stSidebarNavViewButton")
+        expect(self.page.get_by_test_id("stSidebarNavLink").first).to_be_visible()
+        if button.count() and button.inner_text().strip().endswith("more"):
+            button.click()
+            expect(button).to_have_text("View less")
+
     def nav_pages(self) -> dict[str, str]:
         """Sidebar nav: page file stem (from the link's URL) to the title shown.
 
         The default page is served at "/", so its stem is "home".
         """
+        self.expand_nav()
         links = self.page.get_by_test_id("stSidebarNavLink")
-        expect(links.first).to_be_visible()
         out = {}
         for link in links.all():
             stem = urlparse(link.get_attribute("href")).path.strip("/") or "home"
@@ -240,6 +249,7 @@ class App:
         return out
 
     def goto_page(self, title: str) -> None:
+        self.expand_nav()
         link = self.page.get_by_test_id("stSidebarNavLink").filter(
             has=self.page.get_by_text(title, exact=True))
         with self.rerun():
@@ -255,10 +265,16 @@ class App:
     def choose_option(self, widget: Locator, option: str) -> None:
         """Streamlit's select boxes are comboboxes: open the list, click the option.
 
-        The list is a popover outside the widget, so the option is found on the page.
+        The list is a popover outside the widget, so the option is found on the page. It
+        closes when the sidebar scrolls, so the widget is scrolled into view first, and
+        the keyboard opens it if the click did not.
         """
+        combo = widget.get_by_role("combobox")
         with self.rerun():
-            widget.get_by_role("combobox").click()
+            combo.scroll_into_view_if_needed()
+            combo.click()
+            if combo.get_attribute("aria-expanded") != "true":
+                combo.press("ArrowDown")
             self.page.get_by_role("option", name=option, exact=True).click()
 
     def choose_year(self, label: str) -> None:
