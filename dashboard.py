@@ -23,6 +23,7 @@ page = st.navigation({
     ],
     "For analysts": [
         st.Page(HERE / "pages" / "query_health.py", title="Query health"),
+        st.Page(HERE / "pages" / "import_data.py", title="Import"),
     ],
 })
 page.run()
