@@ -63,7 +63,7 @@ def import_form(service_ids: list[str]) -> None:
     st.session_state["import_result"] = result
     if result.imported:
         st.cache_data.clear()  # the dashboard's cached figures are from the old store
-        st.rerun()
+    st.rerun()  # redraw the sidebar from the new store and show the result above
 
 
 def show_result() -> None:

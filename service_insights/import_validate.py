@@ -57,6 +57,9 @@ def read_table(data: bytes, file_name: str) -> pl.DataFrame:
         elif suffix == ".xlsx":
             frame = pl.read_excel(io.BytesIO(data), engine="openpyxl", infer_schema_length=0,
                                   drop_empty_rows=False, drop_empty_cols=False)
+            # A date cell arrives as "2024-05-31 00:00:00"; show it as the date it is.
+            frame = frame.with_columns(pl.all().cast(pl.String).str.replace(
+                r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1"))
         elif suffix == ".parquet":
             frame = _as_text(pl.read_parquet(io.BytesIO(data)))
         else:

@@ -72,7 +72,8 @@ class ImportResult:
             return (f"{self.rows_imported:,} cases imported for {self.service_id} from "
                     f"{self.file_name} ({self.rows_added:,} new, {self.rows_replaced:,} "
                     f"replacing earlier imports; {self.marac_referrals:,} Marac referrals).")
-        return (f"Nothing was imported: {self.problems.height:,} problems in "
+        n = self.problems.height
+        return (f"Nothing was imported: {n:,} problem{'' if n == 1 else 's'} in "
                 f"{self.file_name} ({self.rows_read:,} records read).")
 
     def notes(self) -> list[str]:

@@ -634,3 +634,13 @@ def test_import_page_on_the_sample_says_it_starts_a_real_store(key, app_env):
     at.switch_page("pages/import_data.py").run()
     assert not at.exception
     assert "synthetic sample" in at.info[0].value
+
+
+@pytest.mark.parametrize("writer", [write_xlsx, write_parquet], ids=["xlsx", "parquet"])
+def test_spreadsheet_and_parquet_problems_carry_the_spreadsheet_row(key, store, tmp_path,
+                                                                    writer):
+    rows = [GOOD[0], GOOD[1] | {"dash_score": "25"}, GOOD[2] | {"intake_date": "01/01/2025"}]
+    ext = "xlsx" if writer is write_xlsx else "parquet"
+    result = run(writer(tmp_path / f"bad.{ext}", rows))
+    assert [(p["row"], p["field"], p["value"]) for p in result.problems.rows(named=True)] == [
+        (3, "dash_score", "25"), (4, "intake_date", "2025-01-01")]
