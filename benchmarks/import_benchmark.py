@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import secrets
 import subprocess
 import sys
@@ -25,25 +24,28 @@ sys.path.insert(0, str(ROOT))
 from service_insights import import_fixture, reference  # noqa: E402
 
 RUN_IMPORT = """
-import sys, time
+import resource, sys, time
 from service_insights import importer
 t = time.perf_counter()
 r = importer.import_file(sys.argv[1], "S01", db_path=sys.argv[2], user="benchmark")
 print(f"{r.headline()} [{time.perf_counter() - t:.1f} s inside the import]")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 sys.exit(0 if r.imported else 1)
 """
 
 
 def timed_import(export: Path, store: Path, env: dict) -> None:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", RUN_IMPORT, str(export), str(store)],
                           env=env, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(done.stdout.strip() or done.stderr.strip()[-2000:])
+    if done.returncode:
+        print(done.stdout.strip(), done.stderr.strip()[-2000:])
+        return
+    headline, peak_kb = done.stdout.strip().splitlines()[-2:]
+    print(headline)
     print(f"  wall {wall:.1f} s (process start included), peak RSS "
-          f"{max(peak, before) / 1024:,.0f} MB, store {store.stat().st_size / 2**20:,.0f} MB")
+          f"{int(peak_kb) / 1024:,.0f} MB, store {store.stat().st_size / 2**20:,.0f} MB")
 
 
 def main() -> int:

@@ -39,7 +39,7 @@ def register_form(expanded: bool) -> None:
             try:
                 st.session_state["import_message"] = reference.register_service(
                     reference.Service(sid.strip(), name.strip(), kind, code.strip()), area)
-            except reference.RegistrationError as exc:
+            except (reference.RegistrationError, db.StoreError) as exc:
                 st.error(str(exc))
                 return
             st.cache_data.clear()

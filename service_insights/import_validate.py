@@ -48,20 +48,29 @@ class Checked:
 # ---------------------------------------------------------------- reading
 
 
-def read_table(data: bytes, file_name: str) -> pl.DataFrame:
-    """Every column as text, so values can be reported exactly as the user wrote them."""
+def read_table(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
+    """The columns of the file that the format uses, every one as text (so values can be
+    reported exactly as written), and the file's full header.
+
+    Identifying and unknown columns of CSV and Parquet files are never loaded at all,
+    which also keeps a wide export's memory down.
+    """
     suffix = PurePath(file_name).suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
-            frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
+            header = pl.read_csv(io.BytesIO(data), n_rows=0, infer_schema=False).columns
+            frame = pl.read_csv(io.BytesIO(data), infer_schema=False,
+                                columns=_used(header) or None)
         elif suffix == ".xlsx":
             frame = pl.read_excel(io.BytesIO(data), engine="openpyxl", infer_schema_length=0,
                                   drop_empty_rows=False, drop_empty_cols=False)
+            header = frame.columns
             # A date cell arrives as "2024-05-31 00:00:00"; show it as the date it is.
-            frame = frame.with_columns(pl.all().cast(pl.String).str.replace(
+            frame = frame.select(pl.col(_used(header)).cast(pl.String).str.replace(
                 r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1"))
         elif suffix == ".parquet":
-            frame = _as_text(pl.read_parquet(io.BytesIO(data)))
+            header = list(pl.read_parquet_schema(io.BytesIO(data)))
+            frame = _as_text(pl.read_parquet(io.BytesIO(data), columns=_used(header) or None))
         else:
             raise FileUnreadable(f"{file_name}: use a .csv, .xlsx or .parquet file "
                                  f"(this one ends {suffix or 'without an extension'}).")
@@ -71,7 +80,11 @@ def read_table(data: bytes, file_name: str) -> pl.DataFrame:
         hint = (" Save it as 'CSV UTF-8' from your spreadsheet."
                 if "utf-8" in str(exc).lower() else "")
         raise FileUnreadable(f"{file_name} could not be read: {exc}.{hint}") from exc
-    return frame.select(pl.all().cast(pl.String))
+    return frame.select(pl.all().cast(pl.String)), header
+
+
+def _used(header: list[str]) -> list[str]:
+    return list(_header(header)[0])
 
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -121,11 +134,11 @@ def _collect(frame: pl.DataFrame, checks: list[Check]) -> list[pl.DataFrame]:
             for n, (m, f, v, msg) in zip(counts, checks, strict=True) if n]
 
 
-def _header(frame: pl.DataFrame):
+def _header(columns: list[str]):
     """Decide what each file column is: a format column, a dropped identifier, or ignored."""
     use: dict[str, str] = {}
     dropped, ignored, problems = [], [], []
-    for name in frame.columns:
+    for name in columns:
         clean = name.lstrip("\ufeff")
         if "_duplicated_" in clean:
             base = clean.split("_duplicated_")[0]
@@ -178,10 +191,15 @@ def _age_band(age: pl.Expr) -> pl.Expr:
     return out
 
 
-def check(raw: pl.DataFrame, service_id: str, today: dt.date | None = None) -> Checked:
-    """Map, clean and check an export; `cases` is filled only when there are no problems."""
+def check(raw: pl.DataFrame, service_id: str, today: dt.date | None = None,
+          header: list[str] | None = None) -> Checked:
+    """Map, clean and check an export; `cases` is filled only when there are no problems.
+
+    `raw` holds at least the columns the format uses; `header` is the file's full header
+    when `raw` was read without the others (see read_table).
+    """
     today = today or dt.date.today()
-    use, dropped, ignored, header_problems = _header(raw)
+    use, dropped, ignored, header_problems = _header(header or raw.columns)
     renamed = {k.lstrip("\ufeff"): v for k, v in use.items()
                if k.lstrip("\ufeff") != v and v != fmt.DATE_OF_BIRTH}
     problems: list[pl.DataFrame] = [pl.DataFrame(header_problems, schema=PROBLEM_SCHEMA,

@@ -123,8 +123,8 @@ def import_bytes(
     key = pseudonym.load_key()
     path = Path(db_path or settings.get().db_path)
     _refuse_unless_ready(path, service_id, key)
-    raw = import_validate.read_table(data, file_name)
-    checked = import_validate.check(raw, service_id, today)
+    raw, header = import_validate.read_table(data, file_name)
+    checked = import_validate.check(raw, service_id, today, header)
     result = ImportResult(file_name, service_id, checked.rows_read, checked.problems,
                           checked.dropped, checked.ignored, checked.renamed,
                           checked.age_bands_from_dob)
