@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service_insights import import_fixture, reference  # noqa: E402
+from service_insights import import_fixture, registry  # noqa: E402
 
 RUN_IMPORT = """
 import resource, sys, time
@@ -65,9 +65,9 @@ def main() -> int:
             import_fixture.write_export(export, args.rows)
             print(f"Wrote {args.rows:,} cases to {export.name} "
                   f"({export.stat().st_size / 2**20:,.0f} MB) in {time.perf_counter() - t:.1f} s")
-        reference.start_real_store(
-            store, [reference.Area("E06000001", "Ashcombe", "North East", 60_000)],
-            [reference.Service("S01", "Ashcombe Idva Service", "idva", "E06000001")])
+        registry.start_real_store(
+            store, [registry.Area("E06000001", "Ashcombe", "North East", 60_000)],
+            [registry.Service("S01", "Ashcombe Idva Service", "idva", "E06000001")])
         env = {**os.environ, "SI_PSEUDONYM_KEY": secrets.token_hex(32),
                "PYTHONPATH": str(ROOT)}
         env.pop("SI_PSEUDONYM_KEY_FILE", None)

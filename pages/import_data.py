@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from service_insights import import_blocks, importer, reference
+from service_insights import import_blocks, importer, registry
 
 st.title("Import your records")
 st.write(
@@ -26,4 +26,4 @@ import_blocks.register_form(expanded=kind != "real")
 import_blocks.show_result()
 
 if kind == "real" and has_key:
-    import_blocks.import_form(reference.services()["service_id"].to_list())
+    import_blocks.import_form(registry.services()["service_id"].to_list())

@@ -83,7 +83,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _services_add(args: argparse.Namespace) -> int:
-    from service_insights import db, reference
+    from service_insights import db, registry
 
     area = None
     if args.area_name or args.region or args.population:
@@ -91,20 +91,20 @@ def _services_add(args: argparse.Namespace) -> int:
             print("A new area needs --area-name, --region and --population together.",
                   file=sys.stderr)
             return 1
-        area = reference.Area(args.area, args.area_name, args.region, args.population)
-    service = reference.Service(args.id, args.name, args.type, args.area)
+        area = registry.Area(args.area, args.area_name, args.region, args.population)
+    service = registry.Service(args.id, args.name, args.type, args.area)
     try:
-        print(reference.register_service(service, area))
-    except (reference.RegistrationError, db.StoreError) as exc:
+        print(registry.register_service(service, area))
+    except (registry.RegistrationError, db.StoreError) as exc:
         print(f"Not registered. {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 def _services_list(args: argparse.Namespace) -> int:
-    from service_insights import reference
+    from service_insights import registry
 
-    for row in reference.services().iter_rows(named=True):
+    for row in registry.services().iter_rows(named=True):
         print(f"{row['service_id']}\t{row['service_type']}\t{row['area_code']}\t{row['name']}")
     return 0
 

@@ -1,11 +1,11 @@
 """Streamlit blocks for the Import page: registering a service, running an import and
-showing its result. The page arranges them; the work is in importer and reference."""
+showing its result. The page arranges them; the work is in importer and registry."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from service_insights import db, importer, pseudonym, reference, settings
+from service_insights import db, importer, pseudonym, registry, settings
 
 PROBLEMS_SHOWN = 1_000
 
@@ -27,19 +27,19 @@ def register_form(expanded: bool) -> None:
         c1, c2, c3 = st.columns(3)
         sid = c1.text_input("Service id", placeholder="S01")
         name = c2.text_input("Service name")
-        kind = c3.selectbox("Type", reference.SERVICE_TYPES)
+        kind = c3.selectbox("Type", registry.SERVICE_TYPES)
         a1, a2, a3, a4 = st.columns(4)
         code = a1.text_input("Area code", placeholder="E06000001")
         area_name = a2.text_input("Area name")
         region = a3.text_input("Region", placeholder="North East")
         population = a4.number_input("Adult female population", min_value=0, step=1000)
         if st.form_submit_button("Register"):
-            area = (reference.Area(code, area_name, region, int(population))
+            area = (registry.Area(code, area_name, region, int(population))
                     if area_name or region or population else None)
             try:
-                st.session_state["import_message"] = reference.register_service(
-                    reference.Service(sid.strip(), name.strip(), kind, code.strip()), area)
-            except (reference.RegistrationError, db.StoreError) as exc:
+                st.session_state["import_message"] = registry.register_service(
+                    registry.Service(sid.strip(), name.strip(), kind, code.strip()), area)
+            except (registry.RegistrationError, db.StoreError) as exc:
                 st.error(str(exc))
                 return
             st.cache_data.clear()
@@ -97,4 +97,4 @@ def show_result() -> None:
 
 
 def store_kind() -> str | None:
-    return reference.data_kind(settings.get().db_path)
+    return registry.data_kind(settings.get().db_path)

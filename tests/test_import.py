@@ -17,7 +17,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from service_insights import cli, db, import_format, importer, reference, settings, synth
+from service_insights import cli, db, import_format, importer, registry, settings, synth
 
 KEY = "a-test-key-that-is-long-enough-0123456789"
 OTHER_KEY = "another-test-key-quite-different-987654321"
@@ -149,11 +149,11 @@ def key(monkeypatch):
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "insights.duckdb"
-    reference.start_real_store(
+    registry.start_real_store(
         path,
-        [reference.Area("E06000001", "Ashcombe", "North East", 50_000)],
-        [reference.Service("S01", "Ashcombe Idva", "idva", "E06000001"),
-         reference.Service("S02", "Ashcombe Outreach", "outreach", "E06000001")])
+        [registry.Area("E06000001", "Ashcombe", "North East", 50_000)],
+        [registry.Service("S01", "Ashcombe Idva", "idva", "E06000001"),
+         registry.Service("S02", "Ashcombe Outreach", "outreach", "E06000001")])
     monkeypatch.setenv("SI_DB_PATH", str(path))
     return path
 
@@ -350,8 +350,8 @@ def test_pseudonyms_link_across_files_differ_by_key_and_hide_references(
 
     other = tmp_path / "other" / "insights.duckdb"
     other.parent.mkdir()
-    reference.start_real_store(other, [reference.Area("E1", "A", "R", 1)],
-                               [reference.Service("S01", "X", "idva", "E1")])
+    registry.start_real_store(other, [registry.Area("E1", "A", "R", 1)],
+                               [registry.Service("S01", "X", "idva", "E1")])
     monkeypatch.setenv("SI_PSEUDONYM_KEY", OTHER_KEY)
     run(tmp_path / "a.csv", db_path=other)
     other_key = fetch(other, "select client_key from store.cases")["client_key"][0]
@@ -509,9 +509,9 @@ def test_synthetic_store_is_never_mixed_with_real_records(key, tmp_path, monkeyp
         run(write_csv(tmp_path / "a.csv", GOOD))
     assert sha(path) == before
 
-    message = reference.register_service(
-        reference.Service("S01", "Real Idva", "idva", "E09000001"),
-        reference.Area("E09000001", "City", "London", 4000))
+    message = registry.register_service(
+        registry.Service("S01", "Real Idva", "idva", "E09000001"),
+        registry.Area("E09000001", "City", "London", 4000))
     assert "new store for real records" in message
     meta = dict(fetch(path, "select key, value from store.meta").iter_rows())
     assert meta["data_kind"] == "real"
@@ -527,10 +527,10 @@ def test_unregistered_service_is_refused(key, store, tmp_path):
 
 
 def test_register_a_second_service_in_an_existing_area(key, store):
-    reference.register_service(reference.Service("S03", "Refuge", "refuge", "E06000001"))
-    with pytest.raises(reference.RegistrationError, match="E07000099 is not registered"):
-        reference.register_service(reference.Service("S04", "X", "idva", "E07000099"))
-    assert reference.services(store)["service_id"].to_list() == ["S01", "S02", "S03"]
+    registry.register_service(registry.Service("S03", "Refuge", "refuge", "E06000001"))
+    with pytest.raises(registry.RegistrationError, match="E07000099 is not registered"):
+        registry.register_service(registry.Service("S04", "X", "idva", "E07000099"))
+    assert registry.services(store)["service_id"].to_list() == ["S01", "S02", "S03"]
 
 
 def test_the_app_sees_the_new_build_after_the_swap(key, store, tmp_path):

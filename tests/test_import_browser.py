@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from service_insights import import_fixture, periods, reference, settings
+from service_insights import import_fixture, periods, registry, settings
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
@@ -30,9 +30,9 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     store = tmp_path / "insights.duckdb"
-    reference.start_real_store(
-        store, [reference.Area("E06000001", "Ashcombe", "North East", 50_000)],
-        [reference.Service("S01", "Ashcombe Idva", "idva", "E06000001")])
+    registry.start_real_store(
+        store, [registry.Area("E06000001", "Ashcombe", "North East", 50_000)],
+        [registry.Service("S01", "Ashcombe Idva", "idva", "E06000001")])
     port = _free_port()
     env = {**os.environ, "SI_DB_PATH": str(store),
            "SI_PSEUDONYM_KEY": "browser-test-key-0123456789abcdef"}
