@@ -17,6 +17,8 @@ st.session_state["selection"] = components.sidebar_filters(viewer)
 analysts = [st.Page(HERE / "pages" / "query_health.py", title="Query health")]
 if viewer.can("workbench"):
     analysts.append(st.Page(HERE / "pages" / "workbench.py", title="SQL workbench"))
+if viewer.can("import"):
+    analysts.append(st.Page(HERE / "pages" / "import_data.py", title="Import"))
 if viewer.can("users"):
     analysts.append(st.Page(HERE / "pages" / "users.py", title="Users"))
     analysts.append(st.Page(HERE / "pages" / "audit_log.py", title="Audit log"))

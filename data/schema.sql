@@ -90,8 +90,10 @@ create table store.import_log (
     file_name     varchar not null,
     file_sha256   varchar not null,
     kind          varchar not null,
+    service_id    varchar,           -- the service the records were imported for
     rows_in_file  integer not null,
-    rows_added    integer not null
+    rows_added    integer not null,  -- cases new to the store
+    rows_replaced integer not null   -- cases that replaced the same case from an earlier import
 );
 
 -- Financial years run April to March: 31 March 2025 is in 2024-25, 1 April 2025 in 2025-26.

@@ -184,7 +184,8 @@ def sidebar_filters(viewer: access.Viewer | None = None) -> Selection:
                                 else "All services")
         chosen = [c for c in chosen if c in service_names]
         if s.meta.get("data_kind") == "synthetic":
-            st.warning("Synthetic sample data: not real services or people.", icon=":material/info:")
+            st.warning("Synthetic sample data: not real services or people.",
+                       icon=":material/info:")
         st.caption(f"Data as of {s.meta.get('data_as_of', 'unknown')}.")
     return Selection(access.clamp(resolve_scope(services, areas, chosen), viewer), period)
 

@@ -9,11 +9,15 @@ same file read-only and read-write.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 _READ_ONLY_CONFIG = {
     "enable_external_access": False,
@@ -82,7 +86,24 @@ class StoreSignature:
 
 def signature(path: Path) -> StoreSignature:
     st = path.stat()
-    return StoreSignature(str(path), st.st_ino, st.st_mtime_ns)
+    return StoreSignature(str(Path(path).resolve()), st.st_ino, st.st_mtime_ns)
+
+
+_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+_open_lock = threading.Lock()
+
+
+def _close_older_builds(sig: StoreSignature) -> None:
+    """Close handles on earlier builds of the same file.
+
+    DuckDB shares one database instance per path within a process, so while any handle
+    on the old build is open, a new connection to the swapped-in file would be handed
+    the old instance and show the old data.
+    """
+    for other in list(_open_stores):
+        if other.signature.path == sig.path and other.signature != sig:
+            other.close()
+            _open_stores.discard(other)
 
 
 class Store:
@@ -93,6 +114,9 @@ class Store:
         if not self.path.exists():
             raise StoreMissing(f"No database at {self.path}.")
         self.signature = signature(self.path)
+        with _open_lock:
+            _close_older_builds(self.signature)
+            _open_stores.add(self)
         try:
             self._con = duckdb.connect(str(self.path), read_only=True, config=_READ_ONLY_CONFIG)
         except duckdb.Error as exc:
@@ -165,7 +189,8 @@ def statement_types(sql: str) -> list[str]:
 
 
 class Writer:
-    """A read-write connection on a store file being built; only `build_store` makes one."""
+    """A read-write connection on a store file being built or rewritten; only
+    `build_store` and `rewrite_store` make one, on a file no reader has open."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self._con = con
@@ -223,3 +248,64 @@ def quarantine(path: Path) -> Path:
     if wal.exists():
         os.replace(wal, target.with_name(target.name + ".wal"))
     return target
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One writer at a time: a second import waits instead of overwriting the first's swap."""
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def rewrite_store(path: Path, change: Callable[[Writer], Any]) -> Any:
+    """Change an existing store all-or-nothing: copy it beside itself, apply `change` in
+    one transaction on the copy, then swap the copy in with one rename.
+
+    Readers (the dashboard holds the file read-only) keep the old build until they
+    reopen. Any exception from `change` leaves the store file byte-for-byte as it was.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StoreMissing(f"No database at {path}.")
+    with _exclusive(path):
+        if path.with_name(path.name + ".wal").exists():
+            raise StoreCorrupt(f"{path} has an unfinished write-ahead log beside it; open it "
+                               "once read-write to recover it before importing.")
+        tmp = path.with_name(f"{path.name}.writing-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            shutil.copyfile(path, tmp)
+            con = duckdb.connect(str(tmp))
+            con.execute("set enable_progress_bar = false")
+            try:
+                version = con.execute(
+                    "select value from store.meta where key = 'schema_version'").fetchone()
+                if version is None or version[0] != SCHEMA_VERSION:
+                    raise StoreCorrupt(
+                        f"{path} has schema version {version[0] if version else None!r}; "
+                        f"this version of Service Insights needs {SCHEMA_VERSION!r}.")
+                con.execute("begin transaction")
+                result = change(Writer(con))
+                con.execute("commit")
+                con.execute("checkpoint")
+            finally:
+                con.close()
+            os.replace(tmp, path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                if leftover.exists():
+                    leftover.unlink()
+    return result
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """The store's facts (data kind, schema version) without keeping it open."""
+    s = Store(path)
+    try:
+        return dict(s.meta)
+    finally:
+        s.close()

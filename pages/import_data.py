@@ -1,0 +1,29 @@
+"""Import: an analyst loads their service's case records, checked and pseudonymised."""
+
+import streamlit as st
+
+from service_insights import import_blocks, importer, registry
+
+st.title("Import your records")
+st.write(
+    "Upload your case-management export (CSV, XLSX or Parquet), one row per case. Every "
+    "value is checked first: if anything is wrong you get a list of problems by row and "
+    "field, and nothing is stored. Case and client references are replaced by "
+    "pseudonyms; names, dates of birth, addresses, postcodes, phone numbers, emails and "
+    "notes are dropped. The columns and codes are described under \"Import format\" in "
+    "`data/DICTIONARY.md`."
+)
+st.download_button("Download the template (CSV)", importer.template_path().read_bytes(),
+                   file_name="import_template.csv", mime="text/csv")
+
+has_key = import_blocks.key_warning()
+kind = import_blocks.store_kind()
+if kind != "real":
+    st.info("The dashboard is showing the synthetic sample. Real records are never mixed "
+            "with fictional ones: register your service below to start a store for real "
+            "records, then import into it.")
+import_blocks.register_form(expanded=kind != "real")
+import_blocks.show_result()
+
+if kind == "real" and has_key:
+    import_blocks.import_form(registry.services()["service_id"].to_list())
