@@ -1,5 +1,5 @@
 """Browser fixtures: one dashboard server on the session sample, one Chromium, a fresh tab
-per test. Every test here is marked `browser` (deselect with `-m "not browser"`).
+per test (server and browser live as long as this folder's tests). Every test here is marked `browser` (deselect with `-m "not browser"`).
 
 A test gets `app` (a harness.App on the home page's URL, not yet opened) and can start
 its own server with `start_server(db_path, **env)` for a different store.
@@ -31,7 +31,9 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API allows one instance per thread, so the
+# browser is closed before any other test in the run starts its own.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     expect.set_options(timeout=30_000)
     for old in harness.OUTPUT.glob("*.png"):  # screenshots are of this run only
@@ -45,7 +47,7 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(sample_db, browser) -> Iterator[harness.Server]:
     """The dashboard on the session's sample store (tests/conftest.py: sample_db)."""
     srv = harness.Server(sample_db, harness.OUTPUT / "streamlit.log")
