@@ -21,6 +21,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from service_insights import catalog, db, periods, results, settings, synth  # noqa: E402
+from service_insights import catalog, db, periods, results, settings  # noqa: E402
 from service_insights.scope import ALL_SERVICES, Scope, scoped_sql  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
@@ -157,23 +158,36 @@ def chart_specs(ctx: Context) -> list[catalog.QuerySpec]:
 # ------------------------------------------------------------------ sections
 
 
+_GENERATE = """
+import resource, sys
+sys.path.insert(0, ".")
+from service_insights import synth
+synth.write_sample(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
 def section_generate(ctx: Context) -> list[Row]:
     """Build (or reuse) each sample size; generation time and peak memory."""
     rows = []
     for n in ctx.sizes:
         path = store_path(n)
-        reset_peak()
+        peak = None
         if store_matches(path, n):
-            value, what = "reused", f"{path.stat().st_size / 1e6:,.0f} MB on disk"
+            value = "reused"
         else:
+            # In its own process, so that its memory is its own and is given back after.
             DATA.mkdir(parents=True, exist_ok=True)
             t = time.perf_counter()
-            synth.write_sample(path, n, SEED)
+            done = subprocess.run([sys.executable, "-c", _GENERATE, str(path), str(n),
+                                   str(SEED)], cwd=ROOT, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"generating {n:,} cases failed:\n{done.stderr[-3000:]}")
             value = f"{time.perf_counter() - t:,.1f} s"
-            what = f"{path.stat().st_size / 1e6:,.0f} MB on disk"
+            peak = int(done.stdout.split()[-1]) / 1024
         ctx.stores[n] = path
-        rows.append(Row("generate", size_label(n), "synthetic sample", value, what,
-                        peak_mb=peak_mb()))
+        rows.append(Row("generate", size_label(n), "synthetic sample", value,
+                        f"{path.stat().st_size / 1e6:,.0f} MB on disk", peak_mb=peak))
     return rows
 
 

@@ -1,5 +1,6 @@
 """Browser fixtures: one dashboard server on the session sample, one Chromium, a fresh tab
-per test (server and browser live as long as this folder's tests). Every test here is marked `browser` (deselect with `-m "not browser"`).
+per test (server and browser live as long as this folder's tests). Every test here is
+marked `browser` (deselect with `-m "not browser"`).
 
 A test gets `app` (a harness.App on the home page's URL, not yet opened) and can start
 its own server with `start_server(db_path, **env)` for a different store.
@@ -36,7 +37,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     expect.set_options(timeout=30_000)
-    for old in harness.OUTPUT.glob("*.png"):  # screenshots are of this run only
+    for old in harness.OUTPUT.glob("failed-*.png"):  # failures are of this run only
         old.unlink()
     with sync_playwright() as pw:
         try:

@@ -12,6 +12,7 @@ to go up and the page to settle. No sleeps.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -290,6 +291,37 @@ class App:
         self.choose_option(box, name)
         self.page.keyboard.press("Escape")
         expect(box.get_by_test_id("stMultiSelectTagsContainer")).to_contain_text(name)
+
+    # ------------------------------------------------------------ files in and out
+
+    def download(self, button: Locator, folder: Path | None = None) -> Path:
+        """Click a download button; save the file under the name the app gave it."""
+        with self.page.expect_download(timeout=60_000) as info:
+            button.click()
+        download = info.value
+        path = (folder or OUTPUT / "downloads") / download.suggested_filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        download.save_as(path)
+        return path
+
+    def chart_block(self, title: str) -> Locator:
+        """The block holding one chart (title, figure, caption, download menu)."""
+        # The title exactly: a chart's plotly title, or a KPI block's bold heading.
+        heading = self.page.locator(".gtitle, [data-testid=stMarkdownContainer] strong").filter(
+            has_text=re.compile(f"^{re.escape(title)}$"))
+        return self.page.get_by_test_id("stMain").get_by_test_id("stVerticalBlock").filter(
+            has=heading).filter(has=self.page.get_by_test_id("stPopover")).last
+
+    def chart_download(self, title: str, fmt: str, folder: Path | None = None) -> Path:
+        """Open the Download menu under the chart titled `title` and fetch one format."""
+        self.chart_block(title).get_by_test_id("stPopover").get_by_role("button").click()
+        body = self.page.get_by_test_id("stPopoverBody")
+        return self.download(body.get_by_role("button", name=fmt.upper(), exact=True), folder)
+
+    def upload(self, path: Path) -> None:
+        """Put a file in the page's file uploader (the app reruns with it)."""
+        with self.rerun():
+            self.page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
 
     # ------------------------------------------------------------ reading the page
 

@@ -129,3 +129,12 @@ def test_page_renders_without_errors(one_service, page):
         expect(app.page.get_by_test_id("stSidebar")).to_contain_text(SERVICE.name)
     finally:
         app.screenshot(page)
+
+
+def test_chart_download_is_the_chosen_scope(one_service, tmp_path):
+    """The harness's download path, end to end: the file names the service and year."""
+    one_service.goto_page(one_service.nav_pages()["home"])
+    path = one_service.chart_download("Headline figures", "csv", tmp_path)
+    assert path.name.endswith(".csv") and "2024-25" in path.name
+    text = path.read_text(encoding="utf-8-sig")
+    assert f"Scope,{SERVICE.name}" in text
