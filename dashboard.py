@@ -38,5 +38,5 @@ page = st.navigation({
         st.Page(HERE / "pages" / "report_pack.py", title="Report pack"),
     ],
     "For analysts": analysts,
-})
+}, expanded=True)
 page.run()

@@ -2,9 +2,12 @@
 
 import streamlit as st
 
-from service_insights import import_blocks, importer, registry
+from service_insights import import_blocks, importer, registry, signin_ui
 
 st.title("Import your records")
+if not signin_ui.current().can("import"):
+    st.error("Importing records is for administrators.")
+    st.stop()
 st.write(
     "Upload your case-management export (CSV, XLSX or Parquet), one row per case. Every "
     "value is checked first: if anything is wrong you get a list of problems by row and "

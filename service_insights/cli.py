@@ -194,6 +194,10 @@ def _import(args: argparse.Namespace) -> int:
             db.StoreError) as exc:
         print(f"Nothing was imported. {exc}", file=sys.stderr)
         return 1
+    audit.record(args.user or _os_user(), "import", ok=result.imported, service=args.service,
+                 file=Path(args.file).name, rows_read=result.rows_read,
+                 rows_added=result.rows_added, rows_replaced=result.rows_replaced,
+                 problems=result.problems.height, via="cli")
     for note in result.notes():
         print(note)
     if not result.imported:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from service_insights import db, importer, pseudonym, registry, settings
+from service_insights import audit, db, importer, pseudonym, registry, settings, signin_ui
 
 PROBLEMS_SHOWN = 1_000
 
@@ -39,6 +39,8 @@ def register_form(expanded: bool) -> None:
             try:
                 st.session_state["import_message"] = registry.register_service(
                     registry.Service(sid.strip(), name.strip(), kind, code.strip()), area)
+                audit.record(signin_ui.current().username, "service_registered",
+                             service=sid.strip(), area=code.strip())
             except (registry.RegistrationError, db.StoreError) as exc:
                 st.error(str(exc))
                 return
@@ -55,12 +57,16 @@ def import_form(service_ids: list[str]) -> None:
     with st.spinner("Checking every record..."):
         try:
             # The bytes stay in memory; the importer never writes the raw file anywhere.
-            result = importer.import_bytes(upload.getvalue(), upload.name, service)
+            who = signin_ui.current().username
+            result = importer.import_bytes(upload.getvalue(), upload.name, service, user=who)
         except (importer.KeyMissing, importer.ImportRefused, importer.FileUnreadable,
                 db.StoreError) as exc:
             st.error(f"Nothing was imported. {exc}")
             return
     st.session_state["import_result"] = result
+    audit.record(who, "import", ok=result.imported, service=service, file=upload.name,
+                 rows_read=result.rows_read, rows_added=result.rows_added,
+                 rows_replaced=result.rows_replaced, problems=result.problems.height)
     if result.imported:
         st.cache_data.clear()  # the dashboard's cached figures are from the old store
     st.rerun()  # redraw the sidebar from the new store and show the result above

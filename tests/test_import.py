@@ -17,13 +17,15 @@ import openpyxl
 import polars as pl
 import pytest
 
-from service_insights import cli, db, import_format, importer, registry, settings, synth
+from service_insights import access, cli, db, import_format, importer, registry, settings, synth
 
 KEY = "a-test-key-that-is-long-enough-0123456789"
 OTHER_KEY = "another-test-key-quite-different-987654321"
 TODAY = dt.date(2025, 6, 1)
 
 HEADER = [c.name for c in import_format.COLUMNS]
+
+ADMIN = access.Viewer("admin", "admin", None, None)
 
 
 def row(**over) -> dict[str, str]:
@@ -604,6 +606,7 @@ def test_import_page_on_a_real_store_offers_its_services(key, store, tmp_path):
 
     run(write_csv(tmp_path / "a.csv", GOOD))
     at = app_test()
+    at.session_state["viewer"] = ADMIN  # real records need sign-in; importing is for admins
     at.run()
     at.switch_page("pages/import_data.py").run()
     assert not at.exception, at.exception
@@ -619,6 +622,7 @@ def test_import_page_without_key_explains_and_offers_no_upload(store, monkeypatc
     monkeypatch.delenv("SI_PSEUDONYM_KEY", raising=False)
     monkeypatch.delenv("SI_PSEUDONYM_KEY_FILE", raising=False)
     at = app_test()
+    at.session_state["viewer"] = ADMIN  # real records need sign-in; importing is for admins
     at.run()
     at.switch_page("pages/import_data.py").run()
     assert not at.exception
@@ -630,6 +634,7 @@ def test_import_page_on_the_sample_says_it_starts_a_real_store(key, app_env):
     from tests.conftest import app_test
 
     at = app_test()
+    at.session_state["viewer"] = ADMIN  # real records need sign-in; importing is for admins
     at.run()
     at.switch_page("pages/import_data.py").run()
     assert not at.exception

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from service_insights import import_fixture, periods, registry, settings
+from service_insights import auth, import_fixture, periods, registry, settings
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
@@ -33,8 +33,12 @@ def server(tmp_path):
     registry.start_real_store(
         store, [registry.Area("E06000001", "Ashcombe", "North East", 50_000)],
         [registry.Service("S01", "Ashcombe Idva", "idva", "E06000001")])
+    # Real records need sign-in: an administrator (importing is theirs).
+    users = tmp_path / "users.yaml"
+    auth.save_user(auth.User("admin", "admin"), ADMIN_PASSWORD, users)
     port = _free_port()
-    env = {**os.environ, "SI_DB_PATH": str(store),
+    env = {**os.environ, "SI_DB_PATH": str(store), "SI_USERS_FILE": str(users),
+           "SI_AUDIT_LOG": str(tmp_path / "audit.log"),
            "SI_PSEUDONYM_KEY": "browser-test-key-0123456789abcdef"}
     env.pop("SI_PSEUDONYM_KEY_FILE", None)
     proc = subprocess.Popen(
@@ -57,6 +61,18 @@ def server(tmp_path):
         proc.wait(timeout=20)
 
 
+ADMIN_PASSWORD = "an administrator's password"
+
+
+def sign_in(page) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("Sign in to Service Insights")).to_be_visible(timeout=60_000)
+    page.get_by_role("textbox", name="Username").fill("admin")
+    page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
 def test_upload_imports_and_the_dashboard_shows_the_new_data(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -71,6 +87,7 @@ def test_upload_imports_and_the_dashboard_shows_the_new_data(server, tmp_path):
         try:
             page = browser.new_page()
             page.goto(url)
+            sign_in(page)
             sidebar = page.get_by_test_id("stSidebar")
             # The router's own navigation replaces Streamlit's pages/ listing once it runs.
             expect(sidebar).to_contain_text("Filters", timeout=60_000)
@@ -123,6 +140,7 @@ def test_upload_with_a_problem_lists_it_and_writes_nothing(server, tmp_path):
         try:
             page = browser.new_page()
             page.goto(url)
+            sign_in(page)
             expect(page.get_by_test_id("stSidebar")).to_contain_text("Filters", timeout=60_000)
             page.get_by_role("link", name="Import", exact=True).click()
             page.locator("input[type=file]").set_input_files(str(bad))
