@@ -55,11 +55,11 @@ def server(sample_db, browser) -> Iterator[harness.Server]:
     try:
         srv.start()
         harness.warm_up(browser, srv)
+        yield srv
     except RuntimeError as exc:
-        srv.stop()
         pytest.fail(str(exc), pytrace=False)
-    yield srv
-    srv.stop()
+    finally:  # whatever failed, never leave a server running
+        srv.stop()
 
 
 @pytest.fixture
