@@ -14,28 +14,28 @@ viewer = signin_ui.require(store)
 signin_ui.sidebar(viewer)
 st.session_state["selection"] = components.sidebar_filters(viewer)
 
-analysts = [st.Page(HERE / "pages" / "query_health.py", title="Query health")]
+analysts = [st.Page(HERE / "app_pages" / "query_health.py", title="Query health")]
 if viewer.can("workbench"):
-    analysts.append(st.Page(HERE / "pages" / "workbench.py", title="SQL workbench"))
+    analysts.append(st.Page(HERE / "app_pages" / "workbench.py", title="SQL workbench"))
 if viewer.can("import"):
-    analysts.append(st.Page(HERE / "pages" / "import_data.py", title="Import"))
+    analysts.append(st.Page(HERE / "app_pages" / "import_data.py", title="Import"))
 if viewer.can("users"):
-    analysts.append(st.Page(HERE / "pages" / "users.py", title="Users"))
-    analysts.append(st.Page(HERE / "pages" / "audit_log.py", title="Audit log"))
+    analysts.append(st.Page(HERE / "app_pages" / "users.py", title="Users"))
+    analysts.append(st.Page(HERE / "app_pages" / "audit_log.py", title="Audit log"))
 
 page = st.navigation({
     "Your service": [
-        st.Page(HERE / "pages" / "home.py", title="Home", default=True),
-        st.Page(HERE / "pages" / "overview.py", title="Overview"),
-        st.Page(HERE / "pages" / "children.py", title="Children and families"),
-        st.Page(HERE / "pages" / "marac.py", title="Marac"),
-        st.Page(HERE / "pages" / "risk.py", title="Risk and outcomes"),
-        st.Page(HERE / "pages" / "equality.py", title="Equality and access"),
-        st.Page(HERE / "pages" / "findings.py", title="Findings: where to adapt"),
+        st.Page(HERE / "app_pages" / "home.py", title="Home", default=True),
+        st.Page(HERE / "app_pages" / "overview.py", title="Overview"),
+        st.Page(HERE / "app_pages" / "children.py", title="Children and families"),
+        st.Page(HERE / "app_pages" / "marac.py", title="Marac"),
+        st.Page(HERE / "app_pages" / "risk.py", title="Risk and outcomes"),
+        st.Page(HERE / "app_pages" / "equality.py", title="Equality and access"),
+        st.Page(HERE / "app_pages" / "findings.py", title="Findings: where to adapt"),
     ],
     "For commissioners": [
-        st.Page(HERE / "pages" / "compare.py", title="Compare services"),
-        st.Page(HERE / "pages" / "report_pack.py", title="Report pack"),
+        st.Page(HERE / "app_pages" / "compare.py", title="Compare services"),
+        st.Page(HERE / "app_pages" / "report_pack.py", title="Report pack"),
     ],
     "For analysts": analysts,
 }, expanded=True)

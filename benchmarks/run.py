@@ -261,14 +261,14 @@ def section_pages(ctx: Context) -> list[Row]:
     _ensure_stores(ctx)
     n = min(ctx.sizes)
     os.environ["SI_DB_PATH"] = str(ctx.stores[n])
-    pages = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+    pages = sorted(p.stem for p in (ROOT / "app_pages").glob("*.py"))
     rows = []
 
     def app(page: str) -> AppTest:
         at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
         at.session_state["services"] = [SERVICE]
         at.session_state["fy"] = FY
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
         return at
 
     app("home").run()  # imports and first connection, outside the timings

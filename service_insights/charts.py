@@ -34,6 +34,20 @@ def _t(value) -> str:
     return html.escape(str(value), quote=False)
 
 
+def _cat(value, width: int = 16) -> str:
+    """A category label: escaped, and broken over lines rather than rotated, so long
+    labels never run into the axis title or the footnote."""
+    words, lines, line = _t(value).split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    return "<br>".join(lines[:4])
+
+
 def value_suffix(result: ChartResult, column: str) -> str:
     spec = result.spec
     if column in spec.rates:
@@ -119,7 +133,10 @@ def _base_layout(fig: go.Figure, result: ChartResult, height: int = 440) -> go.F
     spec = result.spec
     note = footnote(result)
     note_lines = _wrap(note).count("<br>") + 1
-    bottom = 70 + 16 * note_lines
+    label_lines = max((x.count("<br>") + 1 for tr in fig.data if tr.x is not None
+                       for x in tr.x if isinstance(x, str)), default=1)
+    # Tick labels and the axis title, then the footnote right under them.
+    bottom = 48 + 15 * label_lines
     fig.update_layout(
         template="plotly_white",
         font=dict(family=FONT, size=13, color="#1F1F1F"),
@@ -130,16 +147,16 @@ def _base_layout(fig: go.Figure, result: ChartResult, height: int = 440) -> go.F
                                  font=dict(size=13, color="#444"))),
         # The legend sits on its own row under the subtitle, so a long one never
         # runs into the title.
-        margin=dict(l=70, r=30, t=120, b=bottom + 40),
-        height=height + 30 + 16 * note_lines,
+        margin=dict(l=70, r=30, t=120, b=bottom + 16 * note_lines + 14),
+        height=height + 30 + 16 * note_lines + 15 * (label_lines - 1),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0,
                     title=None),
         hoverlabel=dict(font=dict(family=FONT)),
         annotations=[dict(text=_wrap(note), xref="paper", yref="paper", x=0,
-                          y=0, yshift=-(bottom + 10), xanchor="left", yanchor="top",
+                          y=0, yshift=-bottom, xanchor="left", yanchor="top",
                           showarrow=False, align="left", font=dict(size=11, color="#555"))],
     )
-    fig.update_xaxes(showline=True, linecolor="#888", automargin=True)
+    fig.update_xaxes(showline=True, linecolor="#888", automargin=False, tickangle=0)
     fig.update_yaxes(gridcolor="#E5E5E5", zeroline=True, zerolinecolor="#888",
                      rangemode="tozero", automargin=True)
     return fig
@@ -176,14 +193,18 @@ def _bar(result: ChartResult) -> go.Figure:
     cats = _categories(result, x, spec.x_order)
     ours = _lookup(result.data.frame, [x], y)
     fig = go.Figure()
-    fig.add_bar(name=_t(result.scope.label), x=[_t(c) for c in cats],
-                y=[ours.get((c,)) for c in cats], marker_color=SCOPE_COLOUR, offsetgroup="0",
+    values = [ours.get((c,)) for c in cats]
+    fig.add_bar(name=_t(result.scope.label), x=[_cat(c) for c in cats],
+                y=values, marker_color=SCOPE_COLOUR, offsetgroup="0",
+                # A zero bar is invisible: say "0" so it is not mistaken for withheld.
+                text=[f"0{value_suffix(result, y)}" if v == 0 else "" for v in values],
+                textposition="outside", cliponaxis=False,
                 error_y=_error_bars(result, y, [(c,) for c in cats]),
                 hovertemplate=f"%{{x}}<br>{_t(result.scope.label)}: {_hover(result, y)}"
                               f"{_ci_hover(result, y)}<extra></extra>")
     if result.benchmark is not None:
         theirs = _lookup(result.benchmark.frame, [x], y)
-        fig.add_bar(name=result.benchmark_label_for(y), x=[_t(c) for c in cats],
+        fig.add_bar(name=result.benchmark_label_for(y), x=[_cat(c) for c in cats],
                     y=[theirs.get((c,)) for c in cats], offsetgroup="1",
                     marker=dict(color="#D9D9D9", line=dict(color=BENCHMARK_COLOUR, width=1.5),
                                 pattern=dict(shape="/", fgcolor=BENCHMARK_COLOUR, size=6)),
@@ -207,10 +228,11 @@ def _mark_hidden(fig: go.Figure, result: ChartResult, cats: list) -> None:
         return
     xs = result.data.frame[spec.x].to_list()
     text = f"<{result.data.rules.threshold}" if y in spec.counts else "withheld"
-    marks = [_t(xs[i]) for i, h in enumerate(hidden) if h and xs[i] in cats]
+    marks = [_cat(xs[i]) for i, h in enumerate(hidden) if h and xs[i] in cats]
     fig.add_scatter(x=marks, y=[0] * len(marks), mode="text", text=[text] * len(marks),
                     textposition="top center", showlegend=False, hoverinfo="skip",
-                    textfont=dict(color="#444", size=11))
+                    textfont=dict(color="#444", size=11), offsetgroup="0")
+    fig.update_layout(scattermode="group")
 
 
 def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
@@ -226,7 +248,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         groups = [result.scope.label]
         if theirs is not None:
             groups.append(result.benchmark_label_for(y))
-        xx = [[_t(c) for c in cats for _ in groups], [_t(g) for _ in cats for g in groups]]
+        xx = [[_cat(c) for c in cats for _ in groups], [_t(g) for _ in cats for g in groups]]
         for i, sv in enumerate(series):
             colour = PALETTE[i % len(PALETTE)]
             vals = []
@@ -244,7 +266,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         fig.update_xaxes(type="multicategory")
     else:
         for i, sv in enumerate(series):
-            fig.add_bar(name=_t(sv), x=[_t(c) for c in cats],
+            fig.add_bar(name=_t(sv), x=[_cat(c) for c in cats],
                         y=[ours.get((c, sv)) for c in cats], offsetgroup=str(i),
                         marker_color=PALETTE[i % len(PALETTE)],
                         error_y=_error_bars(result, y, [(c, sv) for c in cats]),
@@ -253,7 +275,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
         if theirs is not None:
             for i, sv in enumerate(series):
                 fig.add_scatter(
-                    name=result.benchmark_label_for(y), x=[_t(c) for c in cats],
+                    name=result.benchmark_label_for(y), x=[_cat(c) for c in cats],
                     y=[theirs.get((c, sv)) for c in cats], offsetgroup=str(i), mode="markers",
                     marker=dict(symbol="diamond", size=10, color="white",
                                 line=dict(color="black", width=2)),
@@ -281,7 +303,7 @@ def _line(result: ChartResult) -> go.Figure:
         colour = PALETTE[i % len(PALETTE)]
         key = (lambda c, sv=sv: (c, sv)) if s else (lambda c: (c,))
         name = _t(sv) if s else _t(result.scope.label)
-        fig.add_scatter(name=name, x=[_t(c) for c in cats], y=[ours.get(key(c)) for c in cats],
+        fig.add_scatter(name=name, x=[_cat(c) for c in cats], y=[ours.get(key(c)) for c in cats],
                         mode="lines+markers", line=dict(color=colour, width=3),
                         marker=dict(size=7), connectgaps=False,
                         error_y=_error_bars(result, y, [key(c) for c in cats], colour),
@@ -289,7 +311,7 @@ def _line(result: ChartResult) -> go.Figure:
                                       f"{_ci_hover(result, y)}<extra></extra>")
         if theirs is not None:
             bname = f"{sv}, {result.benchmark_label_for(y)}" if s else result.benchmark_label_for(y)
-            fig.add_scatter(name=bname, x=[_t(c) for c in cats],
+            fig.add_scatter(name=bname, x=[_cat(c) for c in cats],
                             y=[theirs.get(key(c)) for c in cats], mode="lines",
                             line=dict(color=colour if s else BENCHMARK_COLOUR, width=2,
                                       dash="dash"),
@@ -331,7 +353,7 @@ def _mark_significance(fig: go.Figure, result: ChartResult, y: str) -> None:
     if not marks:
         return
     fig.add_scatter(
-        x=[_t(v.key[0]) for v in marks], y=[v.interval.high for v in marks], mode="text",
+        x=[_cat(v.key[0]) for v in marks], y=[v.interval.high for v in marks], mode="text",
         text=["▲ higher" if v.verdict == stats.HIGHER else "▼ lower" for v in marks],
         textposition="top center", showlegend=False, hoverinfo="skip", offsetgroup="0",
         textfont=dict(color="#1F1F1F", size=11), name="significance")
@@ -359,7 +381,7 @@ def _reference(fig: go.Figure, result: ChartResult, cats: list) -> None:
         shown = [c for c in cats if str(c) in ref["points"]]
         figs = [reference.get(ref["points"][str(c)]) for c in shown]
         fig.add_scatter(
-            x=[_t(c) for c in shown], y=[f.value for f in figs], mode="markers",
+            x=[_cat(c) for c in shown], y=[f.value for f in figs], mode="markers",
             name="National (Marac cases)", marker=dict(symbol="line-ew-open", size=34,
                                                        color=REFERENCE_COLOUR,
                                                        line=dict(width=3,
@@ -397,11 +419,10 @@ def _funnel(result: ChartResult) -> go.Figure:
         fig.add_scatter(x=[ns[0], ns[-1]], y=[centre, centre], mode="lines",
                         name=f"All services {centre:.1f}%", hoverinfo="skip",
                         line=dict(color="#1F1F1F", width=2, dash="dash"))
-    groups: dict[str, list[dict]] = {}
-    for r in points:
-        where = (stats.funnel_position(int(r[count_col]), int(r[base_col]), centre)
-                 if centre is not None else "within limits")
-        groups.setdefault(where, []).append(r)
+    groups = funnel_groups(result)
+    # Name the services outside the limits on the chart when there are few enough to
+    # read; otherwise the caption lists them (and hovering names every point).
+    label = sum(len(v) for k, v in groups.items() if k != "within limits") <= 6
     for where in FUNNEL_COLOURS:
         rows = groups.get(where)
         if not rows:
@@ -409,7 +430,8 @@ def _funnel(result: ChartResult) -> go.Figure:
         outside = where != "within limits"
         fig.add_scatter(
             x=[r[base_col] for r in rows], y=[r[y] for r in rows],
-            mode="markers+text" if outside else "markers", name=where.capitalize(),
+            mode="markers+text" if outside and label else "markers",
+            name=where.capitalize(),
             text=[_t(r[x]) for r in rows], textposition="top center",
             textfont=dict(size=11),
             marker=dict(size=11, color=FUNNEL_COLOURS[where],
@@ -419,9 +441,43 @@ def _funnel(result: ChartResult) -> go.Figure:
                            f"<br>%{{customdata[0]:,}} of %{{x:,}} {spec.label(base_col)}"
                            "<extra></extra>"))
     fig.update_xaxes(title_text=f"{spec.label(base_col)} (number, the base of the rate)",
-                     rangemode="tozero")
+                     range=[ns[0] * 0.9, ns[-1]] if centre is not None and points else None)
     fig.update_yaxes(title_text=axis_title(result, y))
-    return _base_layout(fig, result, height=480)
+    _base_layout(fig, result, height=480)
+    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1,
+                                  yanchor="top"), margin=dict(r=190))
+    return fig
+
+
+def funnel_groups(result: ChartResult) -> dict[str, list[dict]]:
+    """The services shown on a funnel, by where they sit against its limits."""
+    spec = result.spec
+    y = spec.y[0]
+    count_col, base_col = spec.rates[y].count, spec.rates[y].base
+    centre = (result.overall or {}).get(y)
+    groups: dict[str, list[dict]] = {}
+    for i, r in enumerate(result.data.frame.iter_rows(named=True)):
+        if result.data.hidden[y][i] or r[y] is None:
+            continue
+        where = (stats.funnel_position(int(r[count_col]), int(r[base_col]), centre)
+                 if centre is not None else "within limits")
+        groups.setdefault(where, []).append(r)
+    return groups
+
+
+def funnel_summary(result: ChartResult) -> str:
+    """Which services lie outside the funnel's limits, for the caption."""
+    groups = funnel_groups(result)
+    x = result.spec.x
+    parts = []
+    for where in ("above 99.8% limit", "above 95% limit", "below 95% limit",
+                  "below 99.8% limit"):
+        names = [str(r[x]) for r in groups.get(where, [])]
+        if names:
+            parts.append(f"{where.replace(' limit', ' limits')}: {', '.join(names)}")
+    if not parts:
+        return "Every service shown lies within the 95% limits."
+    return "Outside the limits (" + "; ".join(parts) + ")."
 
 
 def _table_figure(result: ChartResult) -> go.Figure:

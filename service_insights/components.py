@@ -17,6 +17,7 @@ import streamlit as st
 from service_insights import (
     access,
     audit,
+    captions,
     catalog,
     charts,
     db,
@@ -224,14 +225,30 @@ def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalo
     entry = catalog.get(settings.get().queries_dir, qid)
     if entry.error:
         return entry.error
-    sig = store().signature
     # Narrowed before it becomes a cache key: cached results are shared by all sessions.
     scope = access.clamp(selection.scope, signin_ui.current())
     try:
-        return _cached_result((sig.path, sig.inode, sig.mtime_ns), qid, entry.spec.digest,
-                              scope, selection.period)
+        return _cached_result(_store_key(), qid, entry.spec.digest, scope, selection.period)
     except _Uncached as exc:
         return exc.result
+
+
+def _store_key() -> tuple:
+    """What a cached figure depends on besides the query: the store build and the
+    reference figures (thresholds and national lines drawn on charts)."""
+    sig = store().signature
+    return (sig.path, sig.inode, sig.mtime_ns, reference.version())
+
+
+@st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
+def _cached_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period):
+    # Building a figure (Plotly's validation) costs more than the query behind it, so the
+    # figure is cached under the same key as its result.
+    return charts.build(_cached_result(store_key, qid, digest, scope, period))
+
+
+def figure(res: results.ChartResult):
+    return _cached_figure(_store_key(), res.spec.id, res.spec.digest, res.scope, res.period)
 
 
 def show_error(error: catalog.QueryError, title: str | None = None) -> None:
@@ -257,7 +274,7 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             st.markdown(f"**{spec.title}**")
             st.dataframe(charts.table_frame(res), hide_index=True, width="stretch")
         else:
-            st.plotly_chart(charts.build(res), width="stretch", key=f"chart-{qid}",
+            st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
                             theme=None, config={"displaylogo": False})
         st.caption(caption(res))
         export_ui.download_buttons(res, key=qid)
@@ -267,26 +284,7 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
 
 
 def caption(res: results.ChartResult) -> str:
-    spec = res.spec
-    n = res.base
-    parts = [spec.description, f"Period: {res.period.label}."]
-    parts.append(f"Base: n = {n:,}." if n is not None else "Base: no cases in this period.")
-    if res.benchmark is not None:
-        label = res.count_benchmark_label or res.benchmark_label
-        parts.append(f"Benchmark: {label}.")
-    elif res.benchmark_note:
-        parts.append(res.benchmark_note)
-    compared = significance.summary(res) if res.benchmark is not None else ""
-    if compared:
-        parts.append(compared)
-    if res.spec.rates and res.spec.chart in ("bar", "grouped_bar", "line"):
-        parts.append("Error bars show 95% confidence intervals.")
-    if res.data is not None and res.data.any_hidden:
-        parts.append(res.data.note())
-    if res.truncated:
-        parts.append("The result was cut at the row limit.")
-    return " ".join(parts)
-
+    return captions.caption(res)
 
 def _render_kpis(res: results.ChartResult) -> None:
     spec = res.spec
@@ -307,8 +305,9 @@ def _render_kpis(res: results.ChartResult) -> None:
             raw_theirs = res.benchmark.frame[name][0] if res.benchmark.frame.height else None
             b_text = f"{b}{suffix}" if b and b[0].isdigit() else (b or "–")
             if raw_ours is not None and raw_theirs is not None and name in spec.rates:
-                delta = f"{raw_ours - raw_theirs:+.1f} pts"
-                about = f"vs all services ({b_text}): {_verdict_words(res, name)}"
+                verdict, interval = _verdict_words(res, name)
+                delta = f"{raw_ours - raw_theirs:+.1f} pts · {verdict}"
+                about = f"vs all services ({b_text}) · {interval}"
             elif raw_theirs is not None and name in spec.counts:
                 about = f"{res.benchmark_label_for(name)}: {raw_theirs:,.0f}"
             else:
@@ -320,14 +319,15 @@ def _render_kpis(res: results.ChartResult) -> None:
                    delta_description=about, border=True)
 
 
-def _verdict_words(res: results.ChartResult, rate: str) -> str:
+def _verdict_words(res: results.ChartResult, rate: str) -> tuple[str, str]:
+    """Short enough for a metric tile: the verdict, and the interval behind it."""
     found = [v for v in significance.verdicts(res) if v.rate == rate and v.verdict]
     if not found:
-        return "no interval"
+        return "no test", "too few to test"
     v = found[0]
     words = {stats.HIGHER: "significantly higher", stats.LOWER: "significantly lower",
-             stats.SIMILAR: "not significantly different"}[v.verdict]
-    return f"{words} (95% CI {v.interval.low:.1f}% to {v.interval.high:.1f}%)"
+             stats.SIMILAR: "not a significant difference"}[v.verdict]
+    return words, f"95% CI {v.interval.low:.1f}–{v.interval.high:.1f}%"
 
 
 def render_page(page: str, selection: Selection | None = None) -> None:
@@ -371,11 +371,10 @@ def _cached_findings(store_key: tuple, rules_digest: str, scope: Scope,
 
 def findings_report(selection: Selection | None = None) -> findings.Report:
     selection = selection or current_selection()
-    sig = store().signature
     root = settings.get().queries_dir
     scope = access.clamp(selection.scope, signin_ui.current())
-    return _cached_findings((sig.path, sig.inode, sig.mtime_ns), findings.rules_digest(root),
-                            scope, selection.period)
+    return _cached_findings(_store_key(), findings.rules_digest(root), scope,
+                            selection.period)
 
 
 _LEVEL_BADGE = {"high": ("High confidence", "green"), "moderate": ("Moderate confidence",
@@ -439,5 +438,5 @@ def findings_teaser(selection: Selection | None = None) -> None:
     more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
     st.info(f"**{n} finding{'s' if n != 1 else ''} on where to adapt:** "
             + "; ".join(titles[:3]) + more + ".", icon=":material/lightbulb:")
-    st.page_link("pages/findings.py", label="Read the findings, with the evidence",
+    st.page_link("app_pages/findings.py", label="Read the findings, with the evidence",
                  icon=":material/arrow_forward:")

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _READ_ONLY_CONFIG = {
     "enable_external_access": False,
@@ -211,6 +211,22 @@ class Writer:
             self._con.unregister(name)
 
 
+DERIVE_SQL = """
+create or replace table store.marac_sequence as
+select referral_id,
+       lag(meeting_date) over (
+           partition by client_key order by meeting_date, referral_id
+       ) as previous_meeting_date
+from store.marac_referrals
+"""
+"""Derived tables recomputed after every write, so queries read them instead of working
+them out again on every chart (see store.marac_sequence in data/schema.sql)."""
+
+
+def derive(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DERIVE_SQL)
+
+
 def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> Path:
     """Build a complete store in a new file, then swap it in with one rename.
 
@@ -228,6 +244,7 @@ def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> 
                 "insert into store.meta values ('schema_version', $v)", {"v": SCHEMA_VERSION}
             )
             load(Writer(con))
+            derive(con)
             con.execute("checkpoint")
         finally:
             con.close()
@@ -290,6 +307,7 @@ def rewrite_store(path: Path, change: Callable[[Writer], Any]) -> Any:
                         f"this version of Service Insights needs {SCHEMA_VERSION!r}.")
                 con.execute("begin transaction")
                 result = change(Writer(con))
+                derive(con)
                 con.execute("commit")
                 con.execute("checkpoint")
             finally:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import polars as pl
 
-from service_insights import charts, images
+from service_insights import captions, charts, images
 from service_insights.disclosure import Protected
 from service_insights.results import ChartResult
 
@@ -91,18 +91,7 @@ def stamp(res: ChartResult, marking: str, now: dt.datetime | None = None) -> Sta
 
 
 def suppression_note(res: ChartResult, *, why_no_benchmark: bool = True) -> str:
-    """The rule, and what it hid here (in the selection and in the benchmark)."""
-    if res.data is None:
-        return ""
-    text = res.data.note()
-    if res.benchmark is not None and res.benchmark.any_hidden:
-        hidden = res.benchmark.primary + res.benchmark.secondary + res.benchmark.withheld
-        text += (f" In the {res.benchmark_label.lower() or 'benchmark'} figures, {hidden} "
-                 f"value{'s' if hidden != 1 else ''} withheld.")
-    if res.benchmark_note and why_no_benchmark:
-        text += f" {res.benchmark_note}"
-    return text
-
+    return captions.suppression_note(res, why_no_benchmark=why_no_benchmark)
 
 def file_name(res: ChartResult, ext: str) -> str:
     """`<query-id>_<scope>_<period>.<ext>`, safe on any file system."""
@@ -316,17 +305,4 @@ def export(res: ChartResult, fmt: str, marking: str, now: dt.datetime | None = N
 
 
 def caption(res: ChartResult) -> str:
-    """The text under a chart: description, period, base, benchmark and what was hidden."""
-    spec = res.spec
-    n = res.base
-    parts = [spec.description, f"Period: {res.period.label}."]
-    parts.append(f"Base: n = {n:,}." if n is not None else "Base: no cases in this period.")
-    if res.benchmark is not None:
-        parts.append(f"Benchmark: {res.count_benchmark_label or res.benchmark_label}.")
-    elif res.benchmark_note:
-        parts.append(res.benchmark_note)
-    if res.data is not None:
-        parts.append(suppression_note(res, why_no_benchmark=False))
-    if res.truncated:
-        parts.append("The result was cut at the row limit.")
-    return " ".join(p for p in parts if p)
+    return captions.caption(res, always_note_rules=True)

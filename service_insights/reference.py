@@ -61,6 +61,15 @@ def figures() -> dict[str, Figure]:
     return out
 
 
+def version() -> tuple[str, int]:
+    """Changes when the reference file does: part of cache keys."""
+    p = path()
+    try:
+        return (str(p), p.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return (str(p), 0)
+
+
 def names() -> frozenset[str]:
     return frozenset(figures())
 

@@ -71,6 +71,31 @@ class ChartResult:
         return int(sum(values))
 
 
+def base_text(res: ChartResult) -> str:
+    """The base as a reader needs it: one n when every bar shares it or the bars add up;
+    a range when each bar has its own base (summing those would overstate it)."""
+    if res.data is None or res.data.frame.height == 0:
+        return "Base: no cases in this period."
+    spec, frame = res.spec, res.data.frame
+    y = spec.y[0] if spec.y else None
+    if spec.chart not in ("kpi", "table") and y in spec.rates:
+        base_col = spec.rates[y].base
+        values = sorted({int(v) for v in frame[base_col].to_list() if v is not None})
+        if len(values) > 1:
+            return f"Base: n = {values[0]:,} to {values[-1]:,} per bar."
+    n = res.base
+    return f"Base: n = {n:,}." if n is not None else "Base: no cases in this period."
+
+
+def shown_period(res: ChartResult) -> str:
+    """A trend shows the two years to the end of the period, not just the period."""
+    if "trend_start" in res.spec.params:
+        start = _two_years_before(res.period.end)
+        return (f"the two years {start:%d/%m/%Y} to {res.period.end:%d/%m/%Y} "
+                f"(ending with {res.period.label})")
+    return res.period.label
+
+
 def query_params(spec: QuerySpec, period: Period) -> dict[str, object]:
     values = {
         "period_start": period.start,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-"""The project folder: data/, queries/ and pages/ sit beside the package."""
+"""The project folder: data/, queries/ and app_pages/ sit beside the package."""
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,16 @@ def render(services: pl.DataFrame) -> None:
     areas = dict(zip(services["area_code"], services["area_name"], strict=False))
     with st.form("add-user", clear_on_submit=True):
         st.markdown("**Add or change a user**")
-        username = st.text_input("Username")
-        role = st.selectbox("Role", access.ROLES, format_func=access.ROLE_NAMES.get)
+        username = st.text_input("Username", key="user_name")
+        role = st.selectbox("Role", access.ROLES, format_func=access.ROLE_NAMES.get,
+                            key="user_role")
         chosen_services = st.multiselect("Services (service managers)", list(names),
                                          format_func=names.get)
         chosen_areas = st.multiselect("Areas (commissioners)", sorted(areas),
                                       format_func=lambda c: f"{areas[c]} ({c})")
         email = st.text_input("E-mail for identity-provider sign-in (optional)")
         password = st.text_input("Password (12 characters or more; leave empty to keep "
-                                 "the current one)", type="password")
+                                 "the current one)", type="password", key="user_password")
         saved = st.form_submit_button("Save user", type="primary")
     if not saved:
         return

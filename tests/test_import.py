@@ -608,7 +608,7 @@ def test_import_page_on_a_real_store_offers_its_services(key, store, tmp_path):
     at = app_test()
     at.session_state["viewer"] = ADMIN  # real records need sign-in; importing is for admins
     at.run()
-    at.switch_page("pages/import_data.py").run()
+    at.switch_page("app_pages/import_data.py").run()
     assert not at.exception, at.exception
     assert [s.label for s in at.selectbox if s.label.startswith("Service the")]
     assert next(s for s in at.selectbox if s.label.startswith("Service the")).options == [
@@ -624,7 +624,7 @@ def test_import_page_without_key_explains_and_offers_no_upload(store, monkeypatc
     at = app_test()
     at.session_state["viewer"] = ADMIN  # real records need sign-in; importing is for admins
     at.run()
-    at.switch_page("pages/import_data.py").run()
+    at.switch_page("app_pages/import_data.py").run()
     assert not at.exception
     assert "SI_PSEUDONYM_KEY_FILE" in at.warning[0].value
     assert not [s for s in at.selectbox if s.label.startswith("Service the")]
@@ -636,7 +636,7 @@ def test_import_page_on_the_sample_says_it_starts_a_real_store(key, app_env):
     at = app_test()
     at.session_state["viewer"] = ADMIN  # real records need sign-in; importing is for admins
     at.run()
-    at.switch_page("pages/import_data.py").run()
+    at.switch_page("app_pages/import_data.py").run()
     assert not at.exception
     assert "synthetic sample" in at.info[0].value
 

@@ -7,7 +7,7 @@ import pytest
 from service_insights import settings
 from tests.conftest import app_test
 
-PAGES = sorted(p.name for p in (settings.ROOT / "pages").glob("*.py"))
+PAGES = sorted(p.name for p in (settings.ROOT / "app_pages").glob("*.py"))
 
 
 @pytest.mark.parametrize("services", [None, ["S03"], ["S07", "S11"]],
@@ -18,7 +18,7 @@ def test_every_page_runs(app_env, page, services):
     if services:
         at.session_state["services"] = services
     at.run()
-    at.switch_page(f"pages/{page}").run()
+    at.switch_page(f"app_pages/{page}").run()
     assert not at.exception, at.exception
     assert not [e.value for e in at.error if "could not be drawn" in e.value]
 
@@ -39,7 +39,7 @@ def test_broken_query_file_breaks_only_its_chart(app_env, tmp_path, monkeypatch)
     assert "unknown header key 'what'" in errors[0]
     assert len(at.metric) == 5, "the headline figures still show"
 
-    at.switch_page("pages/query_health.py").run()
+    at.switch_page("app_pages/query_health.py").run()
     assert not at.exception
     table = at.dataframe[0].value
     row = table[table["query"] == "home/zz_broken"].iloc[0]
@@ -67,7 +67,7 @@ def test_every_page_runs_on_an_empty_period(gappy_store, page):
     at = app_test()
     at.session_state["fy"] = "2022-23"
     at.run()
-    at.switch_page(f"pages/{page}").run()
+    at.switch_page(f"app_pages/{page}").run()
     assert not at.exception, at.exception
     assert not [e.value for e in at.error if "could not" in e.value]
 
@@ -77,7 +77,7 @@ def test_findings_page_lists_the_sample_findings(app_env):
     at.session_state["fy"] = "2024-25"
     at.session_state["services"] = ["S03"]
     at.run()
-    at.switch_page("pages/findings.py").run()
+    at.switch_page("app_pages/findings.py").run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "Offer whole-family support" in text
@@ -89,6 +89,6 @@ def test_compare_page_draws_a_funnel_per_key_rate(app_env):
     at = app_test()
     at.session_state["fy"] = "2024-25"
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 5

@@ -92,6 +92,10 @@ _IDLE_AFTER = """([n, quietMs]) => window.__siRuns > n
     && performance.now() - window.__siQuietSince >= quietMs
     && !document.querySelector('[data-stale=true], [data-testid=stSkeleton]')"""
 QUIET_MS = 150
+_SETTLED = """quietMs => document.querySelector('[data-testid=stApp]')
+           ?.getAttribute('data-test-script-state') === 'notRunning'
+    && performance.now() - window.__siQuietSince >= quietMs
+    && !document.querySelector('[data-stale=true], [data-testid=stSkeleton]')"""
 
 
 def free_port() -> int:
@@ -253,8 +257,12 @@ class App:
         self.expand_nav()
         link = self.page.get_by_test_id("stSidebarNavLink").filter(
             has=self.page.get_by_text(title, exact=True))
-        with self.rerun():
-            link.click()
+        path = urlparse(link.get_attribute("href")).path.rstrip("/")
+        link.click()
+        # A page change is seen by its address; then the run must settle. (The run
+        # counter can miss a page's last message, so it is not used here.)
+        self.page.wait_for_url(re.compile(re.escape(path) + r"/?(\?.*)?$"))
+        self.page.wait_for_function(_SETTLED, arg=QUIET_MS * 2, timeout=30_000, polling=50)
         expect(self.page.get_by_test_id("stHeading").first).to_be_visible()
 
     # ------------------------------------------------------------ the sidebar filters
