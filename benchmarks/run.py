@@ -429,12 +429,114 @@ def section_pandas(ctx: Context) -> list[Row]:
     return rows
 
 
+_PACK = """
+import resource, sys, time
+sys.path.insert(0, ".")
+from service_insights import catalog, db, exports, periods, report_pack, results, settings
+from service_insights.scope import Scope
+store, cfg = db.Store(sys.argv[1]), settings.get()
+area = store.query("select area_code from main.services where service_id = $s",
+                   {"s": sys.argv[2]}).frame["area_code"][0]
+scope = Scope((sys.argv[2],), (area,), True, sys.argv[2])
+period = periods.financial_year(sys.argv[3])
+spec = catalog.get(cfg.queries_dir, "children/whole_family_support_by_social_care").spec
+t = time.perf_counter()
+res = results.run(store, spec, scope, period, cfg)
+exports.export(res, "png", cfg.protective_marking)
+first = time.perf_counter() - t
+t = time.perf_counter()
+res = results.run(store, spec, scope, period, cfg)
+exports.export(res, "png", cfg.protective_marking)
+warm = time.perf_counter() - t
+t = time.perf_counter()
+pack = report_pack.build(store, scope, period, cfg, pages=["overview", "children"])
+packed = time.perf_counter() - t
+t = time.perf_counter()
+full = report_pack.build(store, scope, period, cfg)
+full_s = time.perf_counter() - t
+print(first, warm, packed, pack.charts, len(pack.omitted), len(pack.pdf), full_s,
+      full.charts)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+TARGET_PACK_S = 10
+
+
+def section_pack(ctx: Context) -> list[Row]:
+    """One chart as PNG (cold: the export browser starts; then warm) and the report pack
+    for one service at the largest size, in their own process."""
+    _ensure_stores(ctx)
+    n = max(ctx.sizes)
+    done = subprocess.run([sys.executable, "-c", _PACK, str(ctx.stores[n]), SCOPE.services[0],
+                           FY], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        ctx.notes.append(f"pack: failed: {done.stderr.strip()[-500:]}")
+        return []
+    first, warm, packed, charts, omitted, size, full_s, full_charts = (
+        done.stdout.split("\n")[-3].split())
+    peak = int(done.stdout.split("\n")[-2]) / 1024
+    return [
+        Row("pack", size_label(n), "one chart PNG, browser starting", f"{float(first):,.1f} s",
+            peak_mb=peak),
+        Row("pack", size_label(n), "one chart PNG, warm", f"{float(warm) * 1000:,.0f} ms"),
+        Row("pack", size_label(n), f"report pack, {charts} charts",
+            f"{float(packed):,.1f} s", f"{int(size) / 2**20:,.1f} MB PDF, {omitted} omitted",
+            f"<{TARGET_PACK_S} s", float(packed) < TARGET_PACK_S, peak),
+        Row("pack", size_label(n), f"report pack, every page ({full_charts} charts)",
+            f"{float(full_s):,.1f} s"),
+    ]
+
+
+TARGET_IMPORT_S = 60
+TARGET_IMPORT_MB = 3 * 1024
+
+
+def section_import(ctx: Context) -> list[Row]:
+    """A 1M-row CSV export imported into a fresh store for real records, in its own
+    process (wall time and peak memory are the import's alone)."""
+    import secrets
+
+    from service_insights import import_fixture, registry
+
+    rows = 1_000_000 if not ctx.quick else 200_000
+    tmp = Path(tempfile.mkdtemp(prefix="si-bench-import-"))
+    try:
+        export, store = tmp / "export.csv", tmp / "insights.duckdb"
+        import_fixture.write_export(export, rows)
+        registry.start_real_store(
+            store, [registry.Area("E06000001", "Ashcombe", "North East", 60_000)],
+            [registry.Service("S01", "Ashcombe Idva Service", "idva", "E06000001")])
+        env = {**os.environ, "SI_PSEUDONYM_KEY": secrets.token_hex(32),
+               "PYTHONPATH": str(ROOT)}
+        env.pop("SI_PSEUDONYM_KEY_FILE", None)
+        script = ("import resource, sys\nfrom service_insights import importer\n"
+                  "r = importer.import_file(sys.argv[1], 'S01', db_path=sys.argv[2], "
+                  "user='benchmark')\nprint(r.rows_imported)\n"
+                  "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", script, str(export), str(store)],
+                              env=env, cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if done.returncode:
+            ctx.notes.append(f"import: failed: {done.stderr.strip()[-500:]}")
+            return []
+        imported, peak_kb = done.stdout.strip().splitlines()[-2:]
+        peak = int(peak_kb) / 1024
+        return [Row("import", size_label(rows), f"{int(imported):,}-row CSV import",
+                    f"{wall:,.1f} s", f"{export.stat().st_size / 2**20:,.0f} MB file",
+                    f"<{TARGET_IMPORT_S} s, <{TARGET_IMPORT_MB:,} MB",
+                    wall < TARGET_IMPORT_S and peak < TARGET_IMPORT_MB, peak)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
     "generate": section_generate,
     "queries": section_queries,
     "pages": section_pages,
     "start": section_start,
     "pandas": section_pandas,
+    "pack": section_pack,
+    "import": section_import,
 }
 
 

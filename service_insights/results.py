@@ -194,8 +194,11 @@ def _overall(spec: QuerySpec, frame: pl.DataFrame) -> dict[str, float]:
 
 
 def service_count(store: db.Store) -> int:
-    frame = store.query("select count(*) as n from main.services").frame
-    return int(frame["n"][0])
+    """Fixed for a store build, so asked once per open store."""
+    if store.service_count is None:
+        frame = store.query("select count(*) as n from main.services").frame
+        store.service_count = int(frame["n"][0])
+    return store.service_count
 
 
 def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
