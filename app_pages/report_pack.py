@@ -22,5 +22,4 @@ if st.button("Build the report pack", type="primary", disabled=not pages):
     export_ui.build_pack(store, selection, pages,
                          findings=components.findings_report(selection).findings)
 export_ui.offer_pack(store, selection, pages)
-st.caption("From the command line (for a monthly run): "
-           "`service-insights export --area E06000001 --year 2024-25 --out pack.pdf`.")
+st.caption(f"From the command line (for a monthly run): `{export_ui.cli_hint(selection)}`.")

@@ -7,6 +7,7 @@ progress, and kept in the viewer's own session for the selection it was built fo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import streamlit as st
@@ -102,3 +103,23 @@ def offer_pack(store: db.Store, selection, pages: Sequence[str]) -> None:
     if pack.omitted:
         st.warning("Left out of the pack:\n\n" + "\n".join(
             f"- **{o.item}**: {o.reason}" for o in pack.omitted))
+
+
+def cli_hint(selection) -> str:
+    """The command line that builds the same pack, for a monthly run."""
+    scope = selection.scope
+    if scope.is_all:
+        what = ""
+    elif scope.by_service:
+        what = " ".join(f"--service {s}" for s in scope.services) + " "
+    else:
+        what = " ".join(f"--area {a}" for a in scope.areas or ()) + " "
+    label = selection.period.label
+    if label.startswith("financial year "):
+        when = f"--year {label.removeprefix('financial year ')}"
+    elif re.fullmatch(r"\d{4}-\d{2} Q[1-4]", label):
+        year, quarter = label.split(" Q")
+        when = f"--year {year} --quarter {quarter}"
+    else:
+        return "the command line takes a financial year or a quarter, not custom dates"
+    return f"service-insights export {what}{when} --out pack.pdf"

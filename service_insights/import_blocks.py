@@ -15,7 +15,14 @@ def key_warning() -> bool:
     try:
         pseudonym.load_key()
     except pseudonym.KeyMissing as exc:
-        st.warning(str(exc))
+        # The shell lines go in a code block: as Markdown, "~" would strike text through.
+        text = str(exc)
+        lines = text.splitlines()
+        prose = [x for x in lines if not x.startswith("  ")]
+        commands = [x.strip() for x in lines if x.startswith("  ")]
+        st.warning("\n\n".join(prose[:1]) + (
+            "\n\n```bash\n" + "\n".join(commands) + "\n```\n\n" if commands else "")
+            + " ".join(prose[1:]))
         return False
     return True
 

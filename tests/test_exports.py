@@ -341,3 +341,20 @@ def test_cli_refuses_unknown_codes_and_writes_nothing(sample_env, tmp_path, caps
     rc = cli.main(["export", "--area", "E09999999", "--year", FY, "--out", str(out)])
     assert rc == 1 and not out.exists()
     assert "unknown area code E09999999" in capsys.readouterr().err
+
+
+def test_the_pack_page_gives_the_command_for_the_same_selection():
+    from service_insights import components, export_ui, periods
+    from service_insights.scope import Scope
+
+    one = components.Selection(Scope(("S03",), ("E06000002",), True, "x"),
+                               periods.quarter("2024-25", 2))
+    assert export_ui.cli_hint(one) == (
+        "service-insights export --service S03 --year 2024-25 --quarter 2 --out pack.pdf")
+    area = components.Selection(Scope(("S01", "S02"), ("E06000001",), False, "a"),
+                                periods.financial_year("2023-24"))
+    assert export_ui.cli_hint(area) == (
+        "service-insights export --area E06000001 --year 2023-24 --out pack.pdf")
+    custom = components.Selection(area.scope, periods.custom(dt.date(2024, 5, 1),
+                                                             dt.date(2024, 6, 1)))
+    assert "not custom dates" in export_ui.cli_hint(custom)
