@@ -137,3 +137,14 @@ def test_chart_download_is_the_chosen_scope(one_service, tmp_path):
     assert path.name.endswith(".csv") and "2024-25" in path.name
     text = path.read_text(encoding="utf-8-sig")
     assert f"Scope,{SERVICE.name}" in text
+
+
+def test_chart_png_download_opens(one_service, tmp_path):
+    """A chart image from the Download button is a real PNG of the chart."""
+    one_service.goto_page(one_service.nav_pages()["children"])
+    path = one_service.chart_download(
+        "Whole-family support offered to families known to social care", "png", tmp_path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 1000 and height >= 400
