@@ -291,6 +291,7 @@ def _render_kpis(res: results.ChartResult) -> None:
     st.markdown(f"**{spec.title}** · {res.scope.label} · {res.period.label}")
     shown = res.data.display()
     bench = res.benchmark.display() if res.benchmark is not None else None
+    verdicts = significance.verdicts(res) if bench is not None else []
     per_row = 3 if len(spec.y) > 3 else len(spec.y)
     cols = [c for start in range(0, len(spec.y), per_row)
             for c in st.columns(per_row)][:len(spec.y)]
@@ -305,7 +306,7 @@ def _render_kpis(res: results.ChartResult) -> None:
             raw_theirs = res.benchmark.frame[name][0] if res.benchmark.frame.height else None
             b_text = f"{b}{suffix}" if b and b[0].isdigit() else (b or "–")
             if raw_ours is not None and raw_theirs is not None and name in spec.rates:
-                verdict, interval = _verdict_words(res, name)
+                verdict, interval = _verdict_words(verdicts, name)
                 delta = f"{raw_ours - raw_theirs:+.1f} pts · {verdict}"
                 about = f"vs all services ({b_text}) · {interval}"
             elif raw_theirs is not None and name in spec.counts:
@@ -319,9 +320,9 @@ def _render_kpis(res: results.ChartResult) -> None:
                    delta_description=about, border=True)
 
 
-def _verdict_words(res: results.ChartResult, rate: str) -> tuple[str, str]:
+def _verdict_words(verdicts: list[significance.Verdict], rate: str) -> tuple[str, str]:
     """Short enough for a metric tile: the verdict, and the interval behind it."""
-    found = [v for v in significance.verdicts(res) if v.rate == rate and v.verdict]
+    found = [v for v in verdicts if v.rate == rate and v.verdict]
     if not found:
         return "no test", "too few to test"
     v = found[0]

@@ -31,12 +31,13 @@ def intervals(result: ChartResult, rate: str) -> dict[tuple, stats.Interval]:
     spec = result.spec
     if result.data is None or rate not in spec.rates:
         return {}
-    frame, hidden = result.data.frame, result.data.hidden
+    frame = result.data.frame
+    hidden = result.data.hidden.get(rate, [False] * frame.height)
     count, base = spec.rates[rate].count, spec.rates[rate].base
     dims = list(spec.dims)
     out = {}
     for i, row in enumerate(frame.iter_rows(named=True)):
-        if hidden.get(rate, [False] * frame.height)[i]:
+        if hidden[i]:
             continue
         if row.get(count) is None or row.get(base) is None or row.get(rate) is None:
             continue
@@ -61,11 +62,7 @@ def verdicts(result: ChartResult) -> list[Verdict]:
             if key not in cis:
                 continue
             b = bench.get(key)
-            verdict = None
-            if b is not None:
-                ci = cis[key]
-                verdict = (stats.HIGHER if ci.low > b else stats.LOWER if ci.high < b
-                           else stats.SIMILAR)
+            verdict = None if b is None else stats.verdict(cis[key], b)
             out.append(Verdict(key, rate, row[rate], cis[key], b, verdict))
     return out
 

@@ -56,8 +56,11 @@ def compare(count: int | None, base: int | None, benchmark_rate: float | None) -
     if benchmark_rate is None:
         return None
     ci = wilson(count, base)
-    if ci is None:
-        return None
+    return None if ci is None else verdict(ci, benchmark_rate)
+
+
+def verdict(ci: Interval, benchmark_rate: float) -> str:
+    """higher / lower / similar for an interval already worked out."""
     if ci.low > benchmark_rate:
         return HIGHER
     if ci.high < benchmark_rate:
