@@ -403,8 +403,8 @@ def _funnel(result: ChartResult) -> go.Figure:
     count_col, base_col = spec.rates[y].count, spec.rates[y].base
     centre = (result.overall or {}).get(y)
     fig = go.Figure()
-    points = [r for i, r in enumerate(result.data.frame.iter_rows(named=True))
-              if not result.data.hidden[y][i] and r[y] is not None]
+    groups = funnel_groups(result)
+    points = [r for rows in groups.values() for r in rows]
     if centre is not None and points:
         top = max(r[base_col] for r in points) * 1.15
         low_n = max(min(r[base_col] for r in points) * 0.6, 5)
@@ -419,7 +419,6 @@ def _funnel(result: ChartResult) -> go.Figure:
         fig.add_scatter(x=[ns[0], ns[-1]], y=[centre, centre], mode="lines",
                         name=f"All services {centre:.1f}%", hoverinfo="skip",
                         line=dict(color="#1F1F1F", width=2, dash="dash"))
-    groups = funnel_groups(result)
     # Name the services outside the limits on the chart when there are few enough to
     # read; otherwise the caption lists them (and hovering names every point).
     label = sum(len(v) for k, v in groups.items() if k != "within limits") <= 6
