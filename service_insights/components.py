@@ -276,15 +276,12 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
         else:
             st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
                             theme=None, config={"displaylogo": False})
-        st.caption(caption(res))
+        st.caption(captions.caption(res))
         export_ui.download_buttons(res, key=qid)
         if spec.notes:
             with st.expander("Definitions and sources"):
                 st.caption(spec.notes)
 
-
-def caption(res: results.ChartResult) -> str:
-    return captions.caption(res)
 
 def _render_kpis(res: results.ChartResult) -> None:
     spec = res.spec

@@ -83,15 +83,13 @@ def stamp(res: ChartResult, marking: str, now: dt.datetime | None = None) -> Sta
         data_as_of=res.data_as_of or "unknown",
         query=spec.id,
         source=f"{spec.source or 'Service Insights'} ({kind})",
-        suppression=suppression_note(res),
+        suppression=captions.suppression_note(res),
         marking=marking,
         generated=f"{(now or dt.datetime.now()):%Y-%m-%d %H:%M}",
         data_kind=res.data_kind,
     )
 
 
-def suppression_note(res: ChartResult, *, why_no_benchmark: bool = True) -> str:
-    return captions.suppression_note(res, why_no_benchmark=why_no_benchmark)
 
 def file_name(res: ChartResult, ext: str) -> str:
     """`<query-id>_<scope>_<period>.<ext>`, safe on any file system."""
@@ -302,7 +300,3 @@ def export(res: ChartResult, fmt: str, marking: str, now: dt.datetime | None = N
     if fmt in images.FORMATS:
         return to_image(res, fmt, marking, now=now)
     raise ExportError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
-
-
-def caption(res: ChartResult) -> str:
-    return captions.caption(res, always_note_rules=True)

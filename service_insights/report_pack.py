@@ -20,6 +20,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from service_insights import (
+    captions,
     catalog,
     charts,
     db,
@@ -441,7 +442,7 @@ def _write_pdf(scope, period, settings, meta, now, pages, headline, per_service,
     if headline is not None:
         header, rows, note = _kpi_table(headline)
         doc.table(header, rows, widths=(3, 2, 2) if len(header) == 3 else None)
-        doc.para(exports.caption(headline), size=8)
+        doc.para(captions.caption(headline, always_note_rules=True), size=8)
         if note:
             doc.para(note, size=8)
     else:
@@ -504,7 +505,7 @@ def _write_chart(doc: _Document, chart: _Chart) -> None:
                  size=9)
         header, rows, _ = _data_rows(res)
         doc.table(header, rows, size=8)
-    doc.para(exports.caption(res), size=9, gap=4)
+    doc.para(captions.caption(res, always_note_rules=True), size=9, gap=4)
     if chart.comparison_image:
         doc.keep(110)
         doc.para(f"{spec.title}: services side by side", size=10, style="B", gap=1)
