@@ -71,8 +71,22 @@ def load_users(path: Path | None = None) -> dict[str, User]:
     return out
 
 
+def grant_problem(role: str, services, areas) -> str | None:
+    """What is missing for a user of this role to see anything, if anything."""
+    if role not in access.ROLES:
+        return f"the role is one of {', '.join(access.ROLES)}"
+    if role == "service_manager" and not services:
+        return "a service manager needs at least one service"
+    if role == "commissioner" and not areas:
+        return "a commissioner needs at least one area"
+    return None
+
+
 def save_user(user: User, password: str | None, path: Path | None = None) -> None:
     """Add or replace a user; the password is stored only as an argon2id hash."""
+    problem = grant_problem(user.role, user.services, user.areas)
+    if problem:
+        raise ValueError(problem)
     p = path or users_path()
     data = {"users": {}}
     if p.exists():

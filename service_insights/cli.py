@@ -120,7 +120,7 @@ def _os_user() -> str:
 def _users(args: argparse.Namespace) -> int:
     """Add or list dashboard users; passwords are read from stdin or a prompt, never
     from the command line (where other users could see them)."""
-    from service_insights import access, auth
+    from service_insights import auth
 
     if args.action == "list":
         for user in auth.load_users().values():
@@ -130,14 +130,9 @@ def _users(args: argparse.Namespace) -> int:
     if not args.name:
         print("users: give the new user's name: users add NAME --role ...", file=sys.stderr)
         return 1
-    if args.role not in access.ROLES:
-        print(f"users: --role is one of {', '.join(access.ROLES)}", file=sys.stderr)
-        return 1
-    if args.role == "service_manager" and not args.services:
-        print("users: a service manager needs --services", file=sys.stderr)
-        return 1
-    if args.role == "commissioner" and not args.areas:
-        print("users: a commissioner needs --areas", file=sys.stderr)
+    problem = auth.grant_problem(args.role, args.services, args.areas)
+    if problem:  # before asking for a password
+        print(f"users: {problem} (--role, --services, --areas)", file=sys.stderr)
         return 1
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")

@@ -148,7 +148,7 @@ def sidebar_filters(viewer: access.Viewer | None = None) -> Selection:
     viewer = viewer or signin_ui.current()
     s = store()
     sig = s.signature
-    services = access.visible_services(_services_table(sig.inode, sig.mtime_ns), viewer)
+    services = access.visible_services(services_table(), viewer)
     first, last = _date_range(sig.inode, sig.mtime_ns)
     years = periods.financial_years_between(first, last)
     with st.sidebar:

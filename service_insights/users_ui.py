@@ -60,10 +60,9 @@ def render(services: pl.DataFrame) -> None:
 def _problem(username, role, services, areas, password, exists) -> str | None:
     if not username.strip():
         return "Give a username."
-    if role == "service_manager" and not services:
-        return "A service manager needs at least one service."
-    if role == "commissioner" and not areas:
-        return "A commissioner needs at least one area."
+    grants = auth.grant_problem(role, services, areas)
+    if grants:
+        return f"{grants[0].upper()}{grants[1:]}."
     if not exists and not password:
         return "A new user needs a password (or sign in through the identity provider: "\
                "give an e-mail address and set a password they will not use)."

@@ -323,3 +323,11 @@ def test_an_admin_adds_a_user_on_the_users_page(app_env, tmp_path, monkeypatch):
     assert saved["newbie"].role == "analyst"
     assert "a long enough password" not in users.read_text()
     assert audit.read()[-1]["action"] == "user_saved"
+
+
+def test_a_user_who_could_see_nothing_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="at least one service"):
+        auth.save_user(auth.User("x", "service_manager"), "long enough secret", tmp_path / "u")
+    with pytest.raises(ValueError, match="at least one area"):
+        auth.save_user(auth.User("x", "commissioner"), "long enough secret", tmp_path / "u")
+    assert not (tmp_path / "u").exists()
