@@ -493,38 +493,27 @@ TARGET_IMPORT_MB = 3 * 1024
 def section_import(ctx: Context) -> list[Row]:
     """A 1M-row CSV export imported into a fresh store for real records, in its own
     process (wall time and peak memory are the import's alone)."""
-    import secrets
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import import_benchmark  # beside this script
 
-    from service_insights import import_fixture, registry
+    from service_insights import import_fixture
 
     rows = 1_000_000 if not ctx.quick else 200_000
     tmp = Path(tempfile.mkdtemp(prefix="si-bench-import-"))
     try:
         export, store = tmp / "export.csv", tmp / "insights.duckdb"
         import_fixture.write_export(export, rows)
-        registry.start_real_store(
-            store, [registry.Area("E06000001", "Ashcombe", "North East", 60_000)],
-            [registry.Service("S01", "Ashcombe Idva Service", "idva", "E06000001")])
-        env = {**os.environ, "SI_PSEUDONYM_KEY": secrets.token_hex(32),
-               "PYTHONPATH": str(ROOT)}
-        env.pop("SI_PSEUDONYM_KEY_FILE", None)
-        script = ("import resource, sys\nfrom service_insights import importer\n"
-                  "r = importer.import_file(sys.argv[1], 'S01', db_path=sys.argv[2], "
-                  "user='benchmark')\nprint(r.rows_imported)\n"
-                  "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-        t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", script, str(export), str(store)],
-                              env=env, cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - t
-        if done.returncode:
-            ctx.notes.append(f"import: failed: {done.stderr.strip()[-500:]}")
+        import_benchmark.fresh_store(store)
+        try:
+            done = import_benchmark.run_import(export, store, import_benchmark.import_env())
+        except RuntimeError as exc:
+            ctx.notes.append(f"import: failed: {str(exc)[-500:]}")
             return []
-        imported, peak_kb = done.stdout.strip().splitlines()[-2:]
-        peak = int(peak_kb) / 1024
-        return [Row("import", size_label(rows), f"{int(imported):,}-row CSV import",
-                    f"{wall:,.1f} s", f"{export.stat().st_size / 2**20:,.0f} MB file",
+        return [Row("import", size_label(rows), f"{done.rows:,}-row CSV import",
+                    f"{done.wall_s:,.1f} s", f"{export.stat().st_size / 2**20:,.0f} MB file",
                     f"<{TARGET_IMPORT_S} s, <{TARGET_IMPORT_MB:,} MB",
-                    wall < TARGET_IMPORT_S and peak < TARGET_IMPORT_MB, peak)]
+                    done.wall_s < TARGET_IMPORT_S and done.peak_mb < TARGET_IMPORT_MB,
+                    done.peak_mb)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
