@@ -234,6 +234,12 @@ def derive(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DERIVE_SQL)
 
 
+def _remove_with_wal(tmp: Path) -> None:
+    """A half-written copy and its write-ahead log, after a build or change ends."""
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
 def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> Path:
     """Build a complete store in a new file, then swap it in with one rename.
 
@@ -257,9 +263,7 @@ def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> 
             con.close()
         os.replace(tmp, path)
     finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            if leftover.exists():
-                leftover.unlink()
+        _remove_with_wal(tmp)
     return path
 
 
@@ -321,9 +325,7 @@ def rewrite_store(path: Path, change: Callable[[Writer], Any]) -> Any:
                 con.close()
             os.replace(tmp, path)
         finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                if leftover.exists():
-                    leftover.unlink()
+            _remove_with_wal(tmp)
     return result
 
 
