@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from service_insights.scope import ALL_SERVICES, Scope
+from service_insights.scope import Scope
 
 ROLES = ("service_manager", "commissioner", "analyst", "admin")
 ROLE_NAMES = {"service_manager": "Service manager", "commissioner": "Commissioner",
@@ -93,7 +93,3 @@ def visible_services(catalogue: pl.DataFrame, viewer: Viewer) -> pl.DataFrame:
     if viewer.sees_everything:
         return catalogue
     return catalogue.filter(pl.col("service_id").is_in(list(viewer.services)))
-
-
-__all__ = ["ALL_SERVICES", "ROLES", "SYSTEM", "Viewer", "clamp", "resolve",
-           "visible_services"]

@@ -13,6 +13,7 @@ characteristics can identify them even without a name.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,8 +117,6 @@ def open_connection(path: Path) -> db.Store:
 def run(store: db.Store, sql: str, scope: Scope, period: Period, viewer: access.Viewer,
         settings: Settings, timeout_s: float | None = None) -> Outcome:
     """Check, scope to the viewer, run with limits, and protect the result."""
-    import time
-
     check(sql)
     text = sql.strip().rstrip(";").strip()
     used = catalog.used_params(text)
