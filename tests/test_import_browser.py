@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from service_insights import auth, import_fixture, periods, registry, settings
+from tests.browser.harness import LAUNCH_ARGS
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
@@ -80,16 +81,12 @@ def test_upload_imports_and_the_dashboard_shows_the_new_data(server, tmp_path):
     export = import_fixture.write_export(tmp_path / "our export.csv", 2_000, seed=11)
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chrome"), executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
+            str(tmp_path / "chrome"), executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             page = browser.new_page()
             page.goto(url)
             sign_in(page)
             sidebar = page.get_by_test_id("stSidebar")
-            # The router's own navigation replaces Streamlit's pages/ listing once it runs.
             expect(sidebar).to_contain_text("Filters", timeout=60_000)
             year = page.get_by_label("Financial year (April to March)")
             this_year = periods.fy_label(periods.fy_start_year(dt.date.today()))
@@ -133,10 +130,7 @@ def test_upload_with_a_problem_lists_it_and_writes_nothing(server, tmp_path):
     before = hashlib.sha256(store.read_bytes()).hexdigest()
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chrome"), executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
+            str(tmp_path / "chrome"), executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             page = browser.new_page()
             page.goto(url)
