@@ -68,7 +68,7 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
-def _fill(template: str, row: dict, spec: QuerySpec) -> str:
+def _fill(template: str, row: dict) -> str:
     figures = reference.figures()
     values = {}
     for name in catalog.template_fields(template):
@@ -110,14 +110,13 @@ def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: P
         report.errors.append(res.error)
         return
     protected = res.data
-    guarded = [c for c in protected.hidden]
     for i, row in enumerate(protected.frame.iter_rows(named=True)):
-        if any(protected.hidden[c][i] or row[c] is None for c in guarded):
+        if any(hidden[i] or row[c] is None for c, hidden in protected.hidden.items()):
             report.withheld += 1
             continue
         try:
-            message = _fill(spec.finding["message"], row, spec)
-            recommendation = _fill(spec.finding["recommendation"], row, spec)
+            message = _fill(spec.finding["message"], row)
+            recommendation = _fill(spec.finding["recommendation"], row)
             sentence, level, base = _confidence(spec, row)
         except KeyError as exc:
             report.errors.append(QueryError(
