@@ -82,7 +82,8 @@ def base_text(res: ChartResult) -> str:
         base_col = spec.rates[y].base
         values = sorted({int(v) for v in frame[base_col].to_list() if v is not None})
         if len(values) > 1:
-            return f"Base: n = {values[0]:,} to {values[-1]:,} per bar."
+            each = "service" if spec.chart == "funnel" else "bar"
+            return f"Base: n = {values[0]:,} to {values[-1]:,} per {each}."
     n = res.base
     return f"Base: n = {n:,}." if n is not None else "Base: no cases in this period."
 

@@ -114,3 +114,13 @@ def test_names_from_the_data_are_shown_not_rendered_as_markup(tmp_path):
     texts = [t for trace in fig.data if trace.text is not None for t in trace.text]
     assert "&lt;a href=\"http://evil.example\"&gt;Click&lt;/a&gt;" in texts
     assert not any("<a " in str(t) for t in texts)
+
+
+def test_a_funnel_states_its_base_per_service(tmp_path):
+    rows = [case(service_id=f"S{i}", dash_score=16 if j < 30 else 8) for i in range(1, 7)
+            for j in range(50 + 10 * i)]
+    store = db.Store(build(tmp_path / "bases.duckdb", rows))
+    entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
+    res = results.run(store, entry.spec, ALL_SERVICES, FY, settings.get())
+    store.close()
+    assert results.base_text(res) == "Base: n = 60 to 110 per service."
