@@ -2,17 +2,17 @@
 
 from pathlib import Path
 
-import streamlit as st
+import streamlit as st  # noqa: TID251 - the router is part of the browser layer
 
-from service_insights import components, signin_ui
+from service_insights.ui import filters, lifecycle, signin
 
 HERE = Path(__file__).parent
 
 st.set_page_config(page_title="Service Insights", page_icon="📊", layout="wide")
-store = components.ensure_store()
-viewer = signin_ui.require(store)
-signin_ui.sidebar(viewer)
-st.session_state["selection"] = components.sidebar_filters(viewer)
+store = lifecycle.ensure_store()
+viewer = signin.require(store)
+signin.sidebar(viewer)
+st.session_state["selection"] = filters.sidebar_filters(viewer)
 
 analysts = [st.Page(HERE / "app_pages" / "query_health.py", title="Query health")]
 if viewer.can("workbench"):

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from service_insights import components
+from service_insights.ui import audit_view
 
 st.title("Audit log")
 st.caption("Who did what and when: sign-ins, exports, imports, workbench runs. It never "
            "holds the data itself.")
-components.render_audit_log()
+audit_view.render_audit_log()

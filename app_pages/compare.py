@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from service_insights import components
+from service_insights.ui import chart_blocks
 
 st.title("Compare services")
 st.write(
@@ -11,4 +11,4 @@ st.write(
     "narrows as services get larger. Services outside the outer (99.8%) limits differ by "
     "more than chance would explain. Choose an area, or no service, to compare several."
 )
-components.render_page("compare")
+chart_blocks.render_page("compare")

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from service_insights import components
+from service_insights.ui import chart_blocks
 
 st.title("Equality and access")
 st.write(
     "Who the service reaches, by gender, age, ethnicity, disability and LGBT+ identity, "
     "against the national shares."
 )
-components.render_page("equality")
+chart_blocks.render_page("equality")

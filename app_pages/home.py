@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from service_insights import components
+from service_insights.ui import chart_blocks, filters, findings_blocks
 
-selection = components.current_selection()
+selection = filters.current_selection()
 st.title("Service Insights")
 st.write(
     "How your service compares with all services: who you work with, how much risk they "
     "face, and how many families are already known to children's social care. Pick a "
     "period, area and service in the sidebar."
 )
-components.render_page("home", selection)
-components.findings_teaser(selection)
+chart_blocks.render_page("home", selection)
+findings_blocks.findings_teaser(selection)

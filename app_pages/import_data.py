@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from service_insights import import_blocks, importer, registry, signin_ui
+from service_insights.ingest import importer
+from service_insights.store import registry
+from service_insights.ui import import_blocks, signin
 
 st.title("Import your records")
-if not signin_ui.current().can("import"):
+if not signin.current().can("import"):
     st.error("Importing records is for administrators.")
     st.stop()
 st.write(

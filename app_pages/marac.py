@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from service_insights import components
+from service_insights.ui import chart_blocks
 
 st.title("Marac")
 st.write(
@@ -11,4 +11,4 @@ st.write(
     "range and the national rate, referring agencies, and who the victims are against "
     "national shares."
 )
-components.render_page("marac")
+chart_blocks.render_page("marac")

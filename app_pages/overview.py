@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from service_insights import components
+from service_insights.ui import chart_blocks
 
 st.title("Overview")
 st.write(
     "How many cases the service took on, where they came from, and how long clients lived "
     "with abuse before getting help, beside all services."
 )
-components.render_page("overview")
+chart_blocks.render_page("overview")

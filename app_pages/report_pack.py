@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from service_insights import components, export_ui
+from service_insights.ui import downloads, filters, findings_blocks, lifecycle
 
-selection = components.current_selection()
-store = components.store()
+selection = filters.current_selection()
+store = lifecycle.store()
 st.title("Report pack")
 st.write(
     "One PDF for the area or services and the period chosen in the sidebar: a cover, the "
@@ -15,11 +15,11 @@ st.write(
     "from the Download button under it."
 )
 st.markdown(f"**Selection:** {selection.scope.label} · {selection.period.label}")
-available = export_ui.pack_pages()
+available = downloads.pack_pages()
 pages = st.multiselect("Pages to include", available, default=available, key="pack_pages",
-                       format_func=export_ui.page_title)
+                       format_func=downloads.page_title)
 if st.button("Build the report pack", type="primary", disabled=not pages):
-    export_ui.build_pack(store, selection, pages,
-                         findings=components.findings_report(selection).findings)
-export_ui.offer_pack(store, selection, pages)
-st.caption(f"From the command line (for a monthly run): `{export_ui.cli_hint(selection)}`.")
+    downloads.build_pack(store, selection, pages,
+                         findings=findings_blocks.findings_report(selection).findings)
+downloads.offer_pack(store, selection, pages)
+st.caption(f"From the command line (for a monthly run): `{downloads.cli_hint(selection)}`.")

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from service_insights import components
+from service_insights.ui import chart_blocks
 
 st.title("Risk and outcomes")
 st.write(
     "Risk at intake (DASH score and risk level) and what changed by the time cases "
     "closed."
 )
-components.render_page("risk")
+chart_blocks.render_page("risk")

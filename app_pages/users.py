@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from service_insights import components, users_ui
+from service_insights.ui import lifecycle, user_admin
 
 st.title("Users")
 st.caption("Passwords are stored only as argon2id hashes. Changes are written to the "
            "audit log.")
-users_ui.render(components.services_table())
+user_admin.render(lifecycle.services_table())

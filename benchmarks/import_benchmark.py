@@ -22,11 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service_insights import import_fixture, registry  # noqa: E402
+from service_insights.ingest import fixture  # noqa: E402
+from service_insights.store import registry  # noqa: E402
 
 RUN_IMPORT = """
 import resource, sys, time
-from service_insights import importer
+from service_insights.ingest import importer
 t = time.perf_counter()
 r = importer.import_file(sys.argv[1], "S01", db_path=sys.argv[2], user="benchmark")
 print(f"{r.headline()} [{time.perf_counter() - t:.1f} s inside the import]")
@@ -96,7 +97,7 @@ def main() -> int:
         store = Path(tmp) / "insights.duckdb"
         if not export.exists():
             t = time.perf_counter()
-            import_fixture.write_export(export, args.rows)
+            fixture.write_export(export, args.rows)
             print(f"Wrote {args.rows:,} cases to {export.name} "
                   f"({export.stat().st_size / 2**20:,.0f} MB) in {time.perf_counter() - t:.1f} s")
         fresh_store(store)

@@ -34,8 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from service_insights import catalog, db, periods, results, settings  # noqa: E402
-from service_insights.scope import ALL_SERVICES, Scope, scoped_sql  # noqa: E402
+from service_insights import settings  # noqa: E402
+from service_insights.catalogue import catalog, periods, results  # noqa: E402
+from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql  # noqa: E402
+from service_insights.store import db  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 SEED = 20240401
@@ -161,7 +163,7 @@ def chart_specs(ctx: Context) -> list[catalog.QuerySpec]:
 _GENERATE = """
 import resource, sys
 sys.path.insert(0, ".")
-from service_insights import synth
+from service_insights.store import synth
 synth.write_sample(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -432,8 +434,11 @@ def section_pandas(ctx: Context) -> list[Row]:
 _PACK = """
 import resource, sys, time
 sys.path.insert(0, ".")
-from service_insights import catalog, db, exports, periods, report_pack, results, settings
-from service_insights.scope import Scope
+from service_insights import settings
+from service_insights.catalogue import catalog, periods, results
+from service_insights.catalogue.scope import Scope
+from service_insights.exports import chart_files, report_pack
+from service_insights.store import db
 store, cfg = db.Store(sys.argv[1]), settings.get()
 area = store.query("select area_code from main.services where service_id = $s",
                    {"s": sys.argv[2]}).frame["area_code"][0]
@@ -442,11 +447,11 @@ period = periods.financial_year(sys.argv[3])
 spec = catalog.get(cfg.queries_dir, "children/whole_family_support_by_social_care").spec
 t = time.perf_counter()
 res = results.run(store, spec, scope, period, cfg)
-exports.export(res, "png", cfg.protective_marking)
+chart_files.export(res, "png", cfg.protective_marking)
 first = time.perf_counter() - t
 t = time.perf_counter()
 res = results.run(store, spec, scope, period, cfg)
-exports.export(res, "png", cfg.protective_marking)
+chart_files.export(res, "png", cfg.protective_marking)
 warm = time.perf_counter() - t
 t = time.perf_counter()
 pack = report_pack.build(store, scope, period, cfg, pages=["overview", "children"])
@@ -496,13 +501,13 @@ def section_import(ctx: Context) -> list[Row]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import import_benchmark  # beside this script
 
-    from service_insights import import_fixture
+    from service_insights.ingest import fixture
 
     rows = 1_000_000 if not ctx.quick else 200_000
     tmp = Path(tempfile.mkdtemp(prefix="si-bench-import-"))
     try:
         export, store = tmp / "export.csv", tmp / "insights.duckdb"
-        import_fixture.write_export(export, rows)
+        fixture.write_export(export, rows)
         import_benchmark.fresh_store(store)
         try:
             done = import_benchmark.run_import(export, store, import_benchmark.import_env())

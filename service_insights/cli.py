@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from service_insights import audit, settings
+from service_insights import settings
+from service_insights.access import audit
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -26,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from service_insights import synth
+    from service_insights.store import synth
 
     cfg = settings.get()
     out = Path(args.out) if args.out else cfg.db_path
@@ -38,7 +39,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from service_insights import catalog
+    from service_insights.catalogue import catalog
 
     entries = catalog.discover(settings.get().queries_dir)
     bad = [e for e in entries if e.error]
@@ -51,7 +52,10 @@ def _check(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """One chart (--query) or the report pack; exit 0 complete, 2 written with omissions,
     1 nothing written."""
-    from service_insights import catalog, db, exports, findings, report_pack, results, selection
+    from service_insights.catalogue import catalog, results, selection
+    from service_insights.exports import chart_files, report_pack
+    from service_insights.findings import evaluation
+    from service_insights.store import db
 
     cfg = settings.get()
     try:
@@ -64,8 +68,8 @@ def _export(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.query:
         fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "")
-        if fmt not in exports.FORMATS:
-            print(f"export: give --format {'|'.join(exports.FORMATS)} (or an --out file "
+        if fmt not in chart_files.FORMATS:
+            print(f"export: give --format {'|'.join(chart_files.FORMATS)} (or an --out file "
                   "ending in one of them)", file=sys.stderr)
             return 1
         entry = catalog.get(cfg.queries_dir, args.query)
@@ -74,11 +78,11 @@ def _export(args: argparse.Namespace) -> int:
             return 1
         res = results.run(store, entry.spec, scope, period, cfg)
         try:
-            data = exports.export(res, fmt, cfg.protective_marking)
-        except exports.ExportError as exc:
+            data = chart_files.export(res, fmt, cfg.protective_marking)
+        except chart_files.ExportError as exc:
             print(f"export: {exc}", file=sys.stderr)
             return 1
-        out = Path(args.out) if args.out else Path(exports.file_name(res, fmt))
+        out = Path(args.out) if args.out else Path(chart_files.file_name(res, fmt))
         _write(out, data)
         audit.record(_os_user(), "export", format=fmt, query=res.spec.id, scope=scope.label,
                      period=period.label, via="cli")
@@ -91,7 +95,7 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     pages = [p.strip() for p in args.pages.split(",") if p.strip()] if args.pages else None
     try:
-        report = findings.evaluate(store, scope, period, cfg)
+        report = evaluation.evaluate(store, scope, period, cfg)
         for error in report.errors:
             print(f"export: a finding rule could not be checked: {error}", file=sys.stderr)
         pack = report_pack.build(store, scope, period, cfg, pages=pages,
@@ -120,17 +124,17 @@ def _os_user() -> str:
 def _users(args: argparse.Namespace) -> int:
     """Add or list dashboard users; passwords are read from stdin or a prompt, never
     from the command line (where other users could see them)."""
-    from service_insights import auth
+    from service_insights.access import accounts
 
     if args.action == "list":
-        for user in auth.load_users().values():
+        for user in accounts.load_users().values():
             grants = ", ".join(user.services or user.areas) or "everything"
             print(f"{user.username}\t{user.role}\t{grants}\t{user.email}")
         return 0
     if not args.name:
         print("users: give the new user's name: users add NAME --role ...", file=sys.stderr)
         return 1
-    problem = auth.grant_problem(args.role, args.services, args.areas)
+    problem = accounts.grant_problem(args.role, args.services, args.areas)
     if problem:  # before asking for a password
         print(f"users: {problem} (--role, --services, --areas)", file=sys.stderr)
         return 1
@@ -141,15 +145,15 @@ def _users(args: argparse.Namespace) -> int:
     else:
         password = getpass.getpass(f"Password for {args.name} (12 characters or more): ")
     split = lambda v: tuple(x.strip() for x in (v or "").split(",") if x.strip())  # noqa: E731
-    user = auth.User(args.name.lower(), args.role, split(args.services), split(args.areas),
+    user = accounts.User(args.name.lower(), args.role, split(args.services), split(args.areas),
                      (args.email or "").lower())
     try:
-        auth.save_user(user, password)
+        accounts.save_user(user, password)
     except ValueError as exc:
         print(f"users: {exc}", file=sys.stderr)
         return 1
     audit.record(_os_user(), "user_saved", user=user.username, role=user.role, via="cli")
-    print(f"Saved {user.username} ({user.role}) in {auth.users_path()}.")
+    print(f"Saved {user.username} ({user.role}) in {accounts.users_path()}.")
     return 0
 
 
@@ -180,7 +184,8 @@ def _add_users_parser(sub) -> None:
     users.set_defaults(func=_users)
 
 def _import(args: argparse.Namespace) -> int:
-    from service_insights import db, importer
+    from service_insights.ingest import importer
+    from service_insights.store import db
 
     started = time.perf_counter()
     try:
@@ -219,7 +224,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _services_add(args: argparse.Namespace) -> int:
-    from service_insights import db, registry
+    from service_insights.store import db, registry
 
     area = None
     if args.area_name or args.region or args.population:
@@ -238,7 +243,7 @@ def _services_add(args: argparse.Namespace) -> int:
 
 
 def _services_list(args: argparse.Namespace) -> int:
-    from service_insights import registry
+    from service_insights.store import registry
 
     for row in registry.services().iter_rows(named=True):
         print(f"{row['service_id']}\t{row['service_type']}\t{row['area_code']}\t{row['name']}")

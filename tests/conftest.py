@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from service_insights import synth
+from service_insights.store import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CASES = 8_000

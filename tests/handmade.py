@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from service_insights import db, settings
+from service_insights import settings
+from service_insights.store import db
 
 AREAS = [
     {"area_code": "E0000000A", "name": "Area A", "region": "North",

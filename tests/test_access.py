@@ -6,8 +6,11 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from service_insights import access, audit, auth, db, periods, settings, workbench
-from service_insights.scope import ALL_SERVICES, Scope
+from service_insights import settings
+from service_insights.access import accounts, audit, grants
+from service_insights.catalogue import periods, workbench
+from service_insights.catalogue.scope import ALL_SERVICES, Scope
+from service_insights.store import db
 from tests.conftest import app_test
 
 FY = periods.financial_year(2024)
@@ -23,7 +26,7 @@ def catalogue(sample_db):
 
 
 def manager(catalogue, service="S03"):
-    return access.resolve("sam", "service_manager", [service], [], catalogue)
+    return grants.resolve("sam", "service_manager", [service], [], catalogue)
 
 
 # ---------------------------------------------------------------- scope
@@ -32,29 +35,29 @@ def manager(catalogue, service="S03"):
 def test_a_service_manager_is_narrowed_to_their_services(catalogue):
     v = manager(catalogue)
     area = catalogue.filter(catalogue["service_id"] == "S03")["area_code"][0]
-    mine = access.clamp(ALL_SERVICES, v)
+    mine = grants.clamp(ALL_SERVICES, v)
     assert mine.services == ("S03",) and mine.areas == (area,) and mine.by_service
-    other = access.clamp(Scope(("S05",), ("E06000003",), True, "S05"), v)
+    other = grants.clamp(Scope(("S05",), ("E06000003",), True, "S05"), v)
     assert other.services == ()
-    both = access.clamp(Scope(("S03", "S05"), None, True, "two"), v)
+    both = grants.clamp(Scope(("S03", "S05"), None, True, "two"), v)
     assert both.services == ("S03",)
     # An area choice still gives a service manager only their own referrals.
     area_scope = Scope(("S03", "S04"), (area,), False, "area")
-    assert access.clamp(area_scope, v).by_service is True
+    assert grants.clamp(area_scope, v).by_service is True
 
 
 def test_a_commissioner_sees_every_service_in_their_areas(catalogue):
-    v = access.resolve("cat", "commissioner", [], ["E06000001"], catalogue)
+    v = grants.resolve("cat", "commissioner", [], ["E06000001"], catalogue)
     expected = sorted(catalogue.filter(catalogue["area_code"] == "E06000001")["service_id"])
     assert list(v.services) == expected
-    assert access.clamp(ALL_SERVICES, v).areas == ("E06000001",)
+    assert grants.clamp(ALL_SERVICES, v).areas == ("E06000001",)
     outside = catalogue.filter(catalogue["area_code"] != "E06000001").row(0)
-    assert access.clamp(Scope((outside[0],), (outside[1],), True, "x"), v).services == ()
+    assert grants.clamp(Scope((outside[0],), (outside[1],), True, "x"), v).services == ()
 
 
 def test_analysts_see_everything(catalogue):
-    v = access.resolve("ana", "analyst", [], [], catalogue)
-    assert access.clamp(ALL_SERVICES, v) is ALL_SERVICES
+    v = grants.resolve("ana", "analyst", [], [], catalogue)
+    assert grants.clamp(ALL_SERVICES, v) is ALL_SERVICES
     assert v.can("workbench") and not v.can("import")
 
 
@@ -65,40 +68,40 @@ def test_analysts_see_everything(catalogue):
 def users_file(tmp_path, monkeypatch):
     path = tmp_path / "users.yaml"
     monkeypatch.setenv("SI_USERS_FILE", str(path))
-    auth.save_user(auth.User("sam", "service_manager", ("S03",)), "correct horse battery")
-    auth.save_user(auth.User("ana", "analyst"), "another long secret")
+    accounts.save_user(accounts.User("sam", "service_manager", ("S03",)), "correct horse battery")
+    accounts.save_user(accounts.User("ana", "analyst"), "another long secret")
     return path
 
 
 def test_passwords_are_stored_hashed_and_checked(users_file):
     text = users_file.read_text()
     assert "correct horse battery" not in text and "$argon2id$" in text
-    users = auth.load_users()
-    throttle = auth.Throttle()
-    assert auth.authenticate("SAM", "correct horse battery", users, throttle).user.role == \
+    users = accounts.load_users()
+    throttle = accounts.Throttle()
+    assert accounts.authenticate("SAM", "correct horse battery", users, throttle).user.role == \
         "service_manager"
-    wrong = auth.authenticate("sam", "wrong", users, throttle)
-    unknown = auth.authenticate("nobody", "wrong", users, throttle)
+    wrong = accounts.authenticate("sam", "wrong", users, throttle)
+    unknown = accounts.authenticate("nobody", "wrong", users, throttle)
     assert wrong.user is None and unknown.user is None
     assert wrong.message == unknown.message  # no hint which usernames exist
 
 
 def test_failed_sign_ins_are_throttled(users_file):
     now = [1000.0]
-    throttle = auth.Throttle(max_failures=5, window_s=900, clock=lambda: now[0])
-    users = auth.load_users()
+    throttle = accounts.Throttle(max_failures=5, window_s=900, clock=lambda: now[0])
+    users = accounts.load_users()
     for _ in range(5):
-        assert auth.authenticate("sam", "guess", users, throttle).user is None
-    blocked = auth.authenticate("sam", "correct horse battery", users, throttle)
+        assert accounts.authenticate("sam", "guess", users, throttle).user is None
+    blocked = accounts.authenticate("sam", "correct horse battery", users, throttle)
     assert blocked.user is None and blocked.wait_s > 0 and "Too many" in blocked.message
-    assert auth.authenticate("ana", "another long secret", users, throttle).user  # others fine
+    assert accounts.authenticate("ana", "another long secret", users, throttle).user  # others fine
     now[0] += 901
-    assert auth.authenticate("sam", "correct horse battery", users, throttle).user
+    assert accounts.authenticate("sam", "correct horse battery", users, throttle).user
 
 
 def test_short_passwords_are_refused(tmp_path):
     with pytest.raises(ValueError, match="12 characters"):
-        auth.save_user(auth.User("x", "analyst"), "short", tmp_path / "u.yaml")
+        accounts.save_user(accounts.User("x", "analyst"), "short", tmp_path / "u.yaml")
 
 
 # ---------------------------------------------------------------- the app
@@ -213,7 +216,7 @@ REFUSED = [
 @pytest.mark.parametrize("sql", REFUSED)
 def test_workbench_refuses(sample_db, sql):
     store = workbench.open_connection(sample_db)
-    analyst = access.Viewer("ana", "analyst", None, None)
+    analyst = grants.Viewer("ana", "analyst", None, None)
     try:
         with pytest.raises(workbench.Refused):
             workbench.run(store, sql, ALL_SERVICES, FY, analyst, settings.get())
@@ -235,7 +238,7 @@ def test_the_connection_itself_cannot_read_files(sample_db):
 
 def test_workbench_stops_a_runaway_query(sample_db):
     store = workbench.open_connection(sample_db)
-    analyst = access.Viewer("ana", "analyst", None, None)
+    analyst = grants.Viewer("ana", "analyst", None, None)
     try:
         with pytest.raises(workbench.Refused, match="time limit"):
             workbench.run(store, "select count(*) from cases a, cases b, cases c",
@@ -273,7 +276,7 @@ def test_saving_a_workbench_query_makes_a_chart_file(tmp_path):
                                 "page": "risk", "chart": "bar", "x": "risk_level",
                                 "y": "cases", "counts": ["cases"]}, queries)
     assert path == queries / "risk" / "cases_by_risk.sql"
-    from service_insights import catalog
+    from service_insights.catalogue import catalog
 
     spec = catalog.parse(path.read_text(), "queries/risk/cases_by_risk.sql")
     assert spec.params == ("period_end", "period_start") or set(spec.params) == {
@@ -310,7 +313,7 @@ def test_an_admin_adds_a_user_on_the_users_page(app_env, tmp_path, monkeypatch):
     users = tmp_path / "admin-users.yaml"
     monkeypatch.setenv("SI_USERS_FILE", str(users))
     at = app_test()
-    at.session_state["viewer"] = access.Viewer("root", "admin", None, None)
+    at.session_state["viewer"] = grants.Viewer("root", "admin", None, None)
     at.run()
     at.switch_page("app_pages/users.py").run()
     assert not at.exception
@@ -319,7 +322,7 @@ def test_an_admin_adds_a_user_on_the_users_page(app_env, tmp_path, monkeypatch):
     at.text_input(key="user_password").input("a long enough password")
     at.button(key="FormSubmitter:add-user-Save user").click().run()
     assert not at.exception
-    saved = auth.load_users(users)
+    saved = accounts.load_users(users)
     assert saved["newbie"].role == "analyst"
     assert "a long enough password" not in users.read_text()
     assert audit.read()[-1]["action"] == "user_saved"
@@ -327,7 +330,8 @@ def test_an_admin_adds_a_user_on_the_users_page(app_env, tmp_path, monkeypatch):
 
 def test_a_user_who_could_see_nothing_is_refused(tmp_path):
     with pytest.raises(ValueError, match="at least one service"):
-        auth.save_user(auth.User("x", "service_manager"), "long enough secret", tmp_path / "u")
+        accounts.save_user(accounts.User("x", "service_manager"), "long enough secret",
+                           tmp_path / "u")
     with pytest.raises(ValueError, match="at least one area"):
-        auth.save_user(auth.User("x", "commissioner"), "long enough secret", tmp_path / "u")
+        accounts.save_user(accounts.User("x", "commissioner"), "long enough secret", tmp_path / "u")
     assert not (tmp_path / "u").exists()

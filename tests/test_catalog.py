@@ -8,8 +8,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from service_insights import catalog, charts, db, periods, results, settings
-from service_insights.scope import ALL_SERVICES, Scope
+from service_insights import settings
+from service_insights.catalogue import catalog, periods, results
+from service_insights.catalogue.scope import ALL_SERVICES, Scope
+from service_insights.presentation import charts
+from service_insights.store import db
 from tests import handmade
 from tests.handmade import case, referral
 

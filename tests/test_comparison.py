@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from service_insights import catalog, charts, db, periods, results, settings, significance
-from service_insights.scope import ALL_SERVICES, Scope
+from service_insights import settings
+from service_insights.catalogue import catalog, periods, results
+from service_insights.catalogue.scope import ALL_SERVICES, Scope
+from service_insights.findings import significance
+from service_insights.presentation import charts
+from service_insights.store import db
 from tests.handmade import build, case
 
 FY = periods.financial_year(2024)

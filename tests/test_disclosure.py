@@ -6,8 +6,8 @@ import random
 import polars as pl
 import pytest
 
-from service_insights import disclosure
-from service_insights.disclosure import Rules, protect
+from service_insights.protection import disclosure
+from service_insights.protection.disclosure import Rules, protect
 
 RULES = Rules(threshold=5, min_base=10)
 

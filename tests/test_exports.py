@@ -16,8 +16,11 @@ import polars as pl
 import pytest
 from pypdf import PdfReader
 
-from service_insights import catalog, cli, db, exports, images, report_pack, results, selection
+from service_insights import cli
 from service_insights import settings as settings_mod
+from service_insights.catalogue import catalog, results, selection
+from service_insights.exports import chart_files, images, report_pack
+from service_insights.store import db
 from tests import handmade
 
 FY = "2024-25"
@@ -68,7 +71,7 @@ def test_chart_images_are_valid_files(sample_env, fmt):
     store = db.Store(sample_env)
     scope = selection.scope_for(store, services=["S03"])
     res = run(store, "children/whole_family_support_by_social_care", scope)
-    data = exports.export(res, fmt, MARKING)
+    data = chart_files.export(res, fmt, MARKING)
     assert len(data) > 5_000
     if fmt == "png":
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -88,7 +91,7 @@ def test_chart_images_are_valid_files(sample_env, fmt):
 
 def test_no_chromium_is_a_clear_error_not_a_hang():
     server = images.ImageServer(browser_path="/nonexistent/chromium")
-    fig = exports.go.Figure(exports.go.Bar(x=["a"], y=[1]))
+    fig = chart_files.go.Figure(chart_files.go.Bar(x=["a"], y=[1]))
     with pytest.raises(images.ImagesUnavailable, match="Chromium"):
         server.render(images.ImageJob(fig, "png"))
     assert "CSV, XLSX" in server.failure
@@ -119,7 +122,7 @@ def test_csv_shows_no_count_from_1_to_4(tmp_path):
     store = db.Store(_small_counts_store(tmp_path))
     scope = selection.scope_for(store, services=["S1"])
     res = run(store, "equality/cases_by_gender", scope)
-    stamp, table = csv_sections(exports.to_csv(res, MARKING))
+    stamp, table = csv_sections(chart_files.to_csv(res, MARKING))
 
     header, rows = table[0], table[1:]
     by_gender = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
@@ -150,7 +153,7 @@ def test_xlsx_carries_the_same_suppression_and_an_about_sheet(tmp_path):
     store = db.Store(_small_counts_store(tmp_path))
     scope = selection.scope_for(store, services=["S1"])
     res = run(store, "equality/cases_by_gender", scope)
-    wb = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(res, MARKING)))
+    wb = openpyxl.load_workbook(io.BytesIO(chart_files.to_xlsx(res, MARKING)))
     data = wb["Data"]
     rows = list(data.iter_rows(values_only=True))
     header = rows[0]
@@ -180,11 +183,11 @@ def test_formulas_in_service_names_are_neutralised_in_csv(tmp_path, monkeypatch)
     scope = selection.scope_for(store, services=["S1"])
     assert scope.label == EVIL
     res = run(store, "overview/cases_by_service", scope)
-    stamp, table = csv_sections(exports.to_csv(res, MARKING))
+    stamp, table = csv_sections(chart_files.to_csv(res, MARKING))
     assert stamp["Scope"] == "'" + EVIL
     assert table[0][0] == "'@Service"  # a header cell from the query's labels
     assert table[1] == ["'" + EVIL, "40"]
-    text = exports.to_csv(res, MARKING).decode("utf-8-sig")
+    text = chart_files.to_csv(res, MARKING).decode("utf-8-sig")
     assert not re.search(r'(^|,)"?=', text, re.M), "a cell opens with ="
 
 
@@ -193,7 +196,7 @@ def test_formulas_in_service_names_are_neutralised_in_xlsx(tmp_path, monkeypatch
     store = db.Store(_small_counts_store(tmp_path, name_s1=EVIL))
     scope = selection.scope_for(store, services=["S1"])
     res = run(store, "overview/cases_by_service", scope)
-    wb = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(res, MARKING)))
+    wb = openpyxl.load_workbook(io.BytesIO(chart_files.to_xlsx(res, MARKING)))
     cell = wb["Data"]["A2"]
     assert cell.data_type == "s" and cell.value == "'" + EVIL
     assert wb["Data"]["A1"].value == "'@Service"
@@ -207,9 +210,9 @@ def test_formulas_in_service_names_are_neutralised_in_xlsx(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
 def test_safe_cell_neutralises_every_formula_opener(value):
-    assert exports.safe_cell(value) == "'" + value
-    assert exports.safe_cell("plain") == "plain"
-    assert exports.safe_cell(-3) == -3  # our own numbers stay numbers
+    assert chart_files.safe_cell(value) == "'" + value
+    assert chart_files.safe_cell("plain") == "plain"
+    assert chart_files.safe_cell(-3) == -3  # our own numbers stay numbers
 
 
 # ---------------------------------------------------------------- the report pack
@@ -344,17 +347,18 @@ def test_cli_refuses_unknown_codes_and_writes_nothing(sample_env, tmp_path, caps
 
 
 def test_the_pack_page_gives_the_command_for_the_same_selection():
-    from service_insights import components, export_ui, periods
-    from service_insights.scope import Scope
+    from service_insights.catalogue import periods, selection
+    from service_insights.catalogue.scope import Scope
+    from service_insights.ui import downloads
 
-    one = components.Selection(Scope(("S03",), ("E06000002",), True, "x"),
+    one = selection.Selection(Scope(("S03",), ("E06000002",), True, "x"),
                                periods.quarter("2024-25", 2))
-    assert export_ui.cli_hint(one) == (
+    assert downloads.cli_hint(one) == (
         "service-insights export --service S03 --year 2024-25 --quarter 2 --out pack.pdf")
-    area = components.Selection(Scope(("S01", "S02"), ("E06000001",), False, "a"),
+    area = selection.Selection(Scope(("S01", "S02"), ("E06000001",), False, "a"),
                                 periods.financial_year("2023-24"))
-    assert export_ui.cli_hint(area) == (
+    assert downloads.cli_hint(area) == (
         "service-insights export --area E06000001 --year 2023-24 --out pack.pdf")
-    custom = components.Selection(area.scope, periods.custom(dt.date(2024, 5, 1),
+    custom = selection.Selection(area.scope, periods.custom(dt.date(2024, 5, 1),
                                                              dt.date(2024, 6, 1)))
-    assert "not custom dates" in export_ui.cli_hint(custom)
+    assert "not custom dates" in downloads.cli_hint(custom)

@@ -8,8 +8,11 @@ import datetime as dt
 
 import pytest
 
-from service_insights import catalog, db, findings, periods, settings, stats
-from service_insights.scope import ALL_SERVICES, Scope
+from service_insights import settings
+from service_insights.catalogue import catalog, periods
+from service_insights.catalogue.scope import ALL_SERVICES, Scope
+from service_insights.findings import evaluation, stats
+from service_insights.store import db
 from tests.handmade import build, case, referral
 
 FY = periods.financial_year(2024)
@@ -21,7 +24,7 @@ def run(tmp_path, cases, referrals=(), scope=S1, rule=None):
     path = build(tmp_path / "insights.duckdb", cases, list(referrals))
     store = db.Store(path)
     try:
-        report = findings.evaluate(store, scope, FY, settings.get())
+        report = evaluation.evaluate(store, scope, FY, settings.get())
     finally:
         store.close()
     assert not report.errors, report.errors
@@ -208,7 +211,7 @@ def test_long_abuse_silent_when_not_clearly_most(tmp_path):
 
 
 def test_at_least_six_rules_and_all_parse():
-    rules = findings.rules(settings.get().queries_dir)
+    rules = evaluation.rules(settings.get().queries_dir)
     assert len(rules) >= 6
     assert all(r.error is None for r in rules), [r.error for r in rules]
 
@@ -223,7 +226,7 @@ def test_a_broken_rule_is_reported_and_the_others_still_run(tmp_path, monkeypatc
     monkeypatch.setenv("SI_QUERIES_DIR", str(queries))
     rows = families(100, 80, 70, 5)
     store = db.Store(build(tmp_path / "s.duckdb", rows))
-    report = findings.evaluate(store, S1, FY, settings.get())
+    report = evaluation.evaluate(store, S1, FY, settings.get())
     store.close()
     assert [e.path for e in report.errors] == ["queries/findings/long_abuse_before_help.sql"]
     assert report.errors[0].line > 1
@@ -248,7 +251,7 @@ def test_whole_family_finding_on_the_sample(sample_db):
     """S03 was generated to need whole-family support; S05 the opposite."""
     store = db.Store(sample_db)
     names = dict(store.query("select service_id, name from main.services").frame.iter_rows())
-    report = findings.evaluate(store, ALL_SERVICES, FY, settings.get())
+    report = evaluation.evaluate(store, ALL_SERVICES, FY, settings.get())
     store.close()
     fired = {f.subject for f in report.findings if f.rule == "findings/whole_family_support"}
     assert names["S03"] in fired

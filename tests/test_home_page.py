@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from service_insights import db
+from service_insights.store import db
 from tests.conftest import app_test
 
 # Written against the raw tables (store.*), not the views the app uses, with the

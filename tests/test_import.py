@@ -17,15 +17,18 @@ import openpyxl
 import polars as pl
 import pytest
 
-from service_insights import access, cli, db, import_format, importer, registry, settings, synth
+from service_insights import cli, settings
+from service_insights.access import grants
+from service_insights.ingest import columns, importer
+from service_insights.store import db, registry, synth
 
 KEY = "a-test-key-that-is-long-enough-0123456789"
 OTHER_KEY = "another-test-key-quite-different-987654321"
 TODAY = dt.date(2025, 6, 1)
 
-HEADER = [c.name for c in import_format.COLUMNS]
+HEADER = [c.name for c in columns.COLUMNS]
 
-ADMIN = access.Viewer("admin", "admin", None, None)
+ADMIN = grants.Viewer("admin", "admin", None, None)
 
 
 def row(**over) -> dict[str, str]:
@@ -589,7 +592,7 @@ def test_cli_services_add_and_list(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("key_bytes", [b"k" * 16, b"0123456789abcdef" * 5],
                          ids=["short-key", "key-longer-than-a-block"])
 def test_pseudonyms_are_hmac_sha256(key_bytes):
-    from service_insights import pseudonym as pseudo
+    from service_insights.ingest import pseudonym as pseudo
 
     refs = pl.Series(["CR-1", "CR-2", "CR-1", "Ünïcode ref"])
     got = pseudo.pseudonymise(refs, key_bytes, "case|S01").to_list()

@@ -15,7 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from service_insights import auth, import_fixture, periods, registry, settings
+from service_insights import settings
+from service_insights.access import accounts
+from service_insights.catalogue import periods
+from service_insights.ingest import fixture
+from service_insights.store import registry
 from tests.browser.harness import LAUNCH_ARGS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,7 +40,7 @@ def server(tmp_path):
         [registry.Service("S01", "Ashcombe Idva", "idva", "E06000001")])
     # Real records need sign-in: an administrator (importing is theirs).
     users = tmp_path / "users.yaml"
-    auth.save_user(auth.User("admin", "admin"), ADMIN_PASSWORD, users)
+    accounts.save_user(accounts.User("admin", "admin"), ADMIN_PASSWORD, users)
     port = _free_port()
     env = {**os.environ, "SI_DB_PATH": str(store), "SI_USERS_FILE": str(users),
            "SI_AUDIT_LOG": str(tmp_path / "audit.log"),
@@ -78,7 +82,7 @@ def test_upload_imports_and_the_dashboard_shows_the_new_data(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     url, store = server
-    export = import_fixture.write_export(tmp_path / "our export.csv", 2_000, seed=11)
+    export = fixture.write_export(tmp_path / "our export.csv", 2_000, seed=11)
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "chrome"), executable_path=CHROMIUM, args=LAUNCH_ARGS)
@@ -121,7 +125,7 @@ def test_upload_with_a_problem_lists_it_and_writes_nothing(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     url, store = server
-    frame = import_fixture.export_frame(400, seed=5)
+    frame = fixture.export_frame(400, seed=5)
     frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("30"))
                                .otherwise(pl.col("DASH score").cast(pl.String))
                                .alias("DASH score"))

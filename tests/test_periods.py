@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from service_insights import periods
+from service_insights.catalogue import periods
 
 
 def test_financial_year_runs_april_to_march():

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from service_insights import db
+from service_insights.store import db
 from tests import handmade
 from tests.handmade import case, referral
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from service_insights import stats
+from service_insights.findings import stats
 
 # Newcombe (1998), "Two-sided confidence intervals for the single proportion", Table I,
 # method 3 (Wilson score without continuity correction).

@@ -7,7 +7,7 @@ SQL views the dashboard uses.
 import polars as pl
 import pytest
 
-from service_insights import synth
+from service_insights.store import synth
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from service_insights import synth
+from service_insights.store import synth
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "browser"

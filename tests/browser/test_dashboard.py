@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from service_insights import catalog, periods, settings, synth
+from service_insights import settings
+from service_insights.catalogue import catalog, periods
+from service_insights.store import synth
 from tests.test_home_page import expected
 
 PAGES = sorted(p.stem for p in (settings.ROOT / "app_pages").glob("*.py"))

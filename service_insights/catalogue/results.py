@@ -1,0 +1,259 @@
+"""Running a catalogue query for a scope and period, with its all-services benchmark.
+
+This is the one path from a query file to numbers on a screen or in an export: it binds
+the scope and period, runs the SQL twice (scope and all services), checks the result
+against the header, and passes both through disclosure control. Nothing downstream sees
+an unprotected number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from service_insights.catalogue import reference
+from service_insights.catalogue.catalog import QueryError, QuerySpec
+from service_insights.catalogue.periods import Period
+from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql
+from service_insights.protection import disclosure
+from service_insights.settings import Settings
+from service_insights.store import db
+
+_LINE = re.compile(r"LINE (\d+):")
+_QUOTED = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"')
+
+
+@dataclass
+class ChartResult:
+    spec: QuerySpec
+    scope: Scope
+    period: Period
+    data: disclosure.Protected | None = None
+    benchmark: disclosure.Protected | None = None
+    benchmark_label: str = ""
+    count_benchmark_label: str = ""
+    """For count columns the benchmark is an average service of the selection's size."""
+    benchmark_note: str = ""
+    """Why no benchmark is drawn, when there is none."""
+    truncated: bool = False
+    error: QueryError | None = None
+    data_as_of: str = ""
+    data_kind: str = ""
+    overall: dict[str, float] | None = None
+    """For funnel plots: each rate over all services (the funnel's centre line), from
+    the unsuppressed totals; an aggregate of every service, like the benchmark."""
+
+    def benchmark_label_for(self, column: str) -> str:
+        if column in self.spec.counts and self.count_benchmark_label:
+            return self.count_benchmark_label
+        return self.benchmark_label
+
+    @property
+    def base(self) -> int | None:
+        """The n behind the chart, as shown under it (after protection).
+
+        A share-of-total chart repeats one base on every row; otherwise rows add up.
+        """
+        if self.data is None or self.data.frame.height == 0:
+            return None
+        spec, frame = self.spec, self.data.frame
+        bases = [r.base for r in spec.rates.values()] + list(spec.measures.values())
+        order = [*spec.counts, *bases] if spec.chart == "kpi" else [*bases, *spec.counts]
+        col = next((c for c in order if c in frame.columns), None)
+        if col is None:
+            return None
+        values = [v for v in frame[col].to_list() if v is not None]
+        if not values:
+            return None
+        if col in bases and len(set(values)) == 1:
+            return int(values[0])
+        return int(sum(values))
+
+
+def base_text(res: ChartResult) -> str:
+    """The base as a reader needs it: one n when every bar shares it or the bars add up;
+    a range when each bar has its own base (summing those would overstate it)."""
+    if res.data is None or res.data.frame.height == 0:
+        return "Base: no cases in this period."
+    spec, frame = res.spec, res.data.frame
+    y = spec.y[0] if spec.y else None
+    if spec.chart not in ("kpi", "table") and y in spec.rates:
+        base_col = spec.rates[y].base
+        values = sorted({int(v) for v in frame[base_col].to_list() if v is not None})
+        if len(values) > 1:
+            each = "service" if spec.chart == "funnel" else "bar"
+            return f"Base: n = {values[0]:,} to {values[-1]:,} per {each}."
+    n = res.base
+    return f"Base: n = {n:,}." if n is not None else "Base: no cases in this period."
+
+
+def shown_period(res: ChartResult) -> str:
+    """A trend shows the two years to the end of the period, not just the period."""
+    if "trend_start" in res.spec.params:
+        start = _two_years_before(res.period.end)
+        return (f"the two years {start:%d/%m/%Y} to {res.period.end:%d/%m/%Y} "
+                f"(ending with {res.period.label})")
+    return res.period.label
+
+
+def query_params(spec: QuerySpec, period: Period) -> dict[str, object]:
+    values = {
+        "period_start": period.start,
+        "period_end": period.end,
+        "trend_start": _two_years_before(period.end),
+    }
+    figures = reference.figures()
+    return {p: values[p] if p in values else figures[p].value for p in spec.params}
+
+
+def _two_years_before(end: dt.date) -> dt.date:
+    try:
+        start = end.replace(year=end.year - 2)
+    except ValueError:  # 29 February
+        start = end.replace(year=end.year - 2, day=28)
+    return start + dt.timedelta(days=1)
+
+
+def _run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
+         settings: Settings) -> tuple[pl.DataFrame, bool]:
+    text, shift = scoped_sql(spec.sql)
+    params = {**scope.params(), **query_params(spec, period)}
+    try:
+        res = store.query(text, params, timeout_s=settings.query_timeout_s,
+                          max_rows=settings.max_rows)
+    except db.QueryFailed as exc:
+        detail = exc.detail
+        m = _LINE.search(detail)
+        line = spec.body_line
+        if m:
+            line = int(m.group(1)) - shift + spec.body_line - 1
+            detail = _LINE.sub(f"line {line}:", detail, count=1)
+        else:
+            line = _line_naming(spec, detail) or line
+        raise _Failure(QueryError(spec.path, max(line, 1), detail.strip())) from exc
+    return res.frame, res.truncated
+
+
+def _line_naming(spec: QuerySpec, detail: str) -> int | None:
+    """DuckDB's binder errors quote the name they trip on but give no line: find it."""
+    m = _QUOTED.search(detail)
+    if not m:
+        return None
+    word = re.compile(rf"\b{re.escape(m.group(1))}\b")
+    for i, text in enumerate(spec.sql.splitlines()):
+        if word.search(text.split("--")[0]):
+            return spec.body_line + i
+    return None
+
+
+class _Failure(Exception):
+    def __init__(self, error: QueryError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def check_columns(spec: QuerySpec, frame: pl.DataFrame) -> QueryError | None:
+    """Header and result must agree, and every number must be one disclosure can check."""
+    declared = spec.declared_columns()
+    for col, key in declared.items():
+        if col not in frame.columns:
+            return QueryError(spec.path, spec.line_of(key),
+                              f"'{key}' names column '{col}' but the query returns "
+                              f"{', '.join(frame.columns) or 'no columns'}")
+    for col, dtype in frame.schema.items():
+        if col not in declared and dtype.is_numeric():
+            return QueryError(spec.path, spec.body_line,
+                              f"column '{col}' is a number but the header does not declare it "
+                              "under 'counts', 'rates' or 'measures', so disclosure control "
+                              "cannot check it")
+    return None
+
+
+def _protect(spec: QuerySpec, frame: pl.DataFrame, settings: Settings) -> disclosure.Protected:
+    dims = list(spec.dims)
+    if spec.chart == "table":
+        dims = [c for c, t in frame.schema.items()
+                if not t.is_numeric() and c not in spec.declared_columns()] + dims
+    return disclosure.protect(
+        frame,
+        counts=spec.counts,
+        rates={r: (v.count, v.base) for r, v in spec.rates.items()},
+        measures=spec.measures,
+        dims=dims,
+        rules=disclosure.Rules(settings.suppression_threshold, settings.min_rate_base),
+    )
+
+
+def _overall(spec: QuerySpec, frame: pl.DataFrame) -> dict[str, float]:
+    out = {}
+    for rate, r in spec.rates.items():
+        base = frame[r.base].sum() if frame.height else 0
+        if base:
+            out[rate] = 100.0 * frame[r.count].sum() / base
+    return out
+
+
+def service_count(store: db.Store) -> int:
+    """Fixed for a store build, so asked once per open store."""
+    if store.service_count is None:
+        frame = store.query("select count(*) as n from main.services").frame
+        store.service_count = int(frame["n"][0])
+    return store.service_count
+
+
+def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
+        settings: Settings) -> ChartResult:
+    """The chart's data for `scope`, and the all-services benchmark where it is safe."""
+    result = ChartResult(spec, scope, period, data_as_of=store.meta.get("data_as_of", ""),
+                         data_kind=store.meta.get("data_kind", ""))
+    try:
+        frame, truncated = _run(store, spec, scope, period, settings)
+    except _Failure as exc:
+        result.error = exc.error
+        return result
+    result.error = check_columns(spec, frame)
+    if result.error:
+        return result
+    result.truncated = truncated
+    result.data = _protect(spec, frame, settings)
+    if spec.chart == "funnel" and scope.is_all:
+        result.overall = _overall(spec, frame)
+
+    if not spec.benchmark or spec.chart == "finding":
+        return result
+    if scope.is_all:
+        result.benchmark_note = "You are viewing all services, so this is the benchmark."
+        return result
+    total = service_count(store)
+    outside = total - len(scope.services or ())
+    if outside < settings.min_other_services:
+        result.benchmark_note = (
+            f"The all-services benchmark is not shown: fewer than "
+            f"{settings.min_other_services} services lie outside your selection, so your "
+            "selection could be subtracted from it.")
+        return result
+    try:
+        bench, _ = _run(store, spec, ALL_SERVICES, period, settings)
+    except _Failure as exc:
+        result.error = exc.error
+        return result
+    if spec.chart == "funnel":
+        # Only the all-services rate is kept: other services' own rows never leave here.
+        result.overall = _overall(spec, bench)
+        return result
+    protected = _protect(spec, bench, settings)
+    scaled = [c for c in spec.y if c in spec.counts]
+    if scaled:
+        # Counts are compared with an average service of the same size of selection;
+        # suppression above judged the real all-services counts, not the average.
+        n = len(scope.services or ())
+        protected.frame = protected.frame.with_columns(
+            [(pl.col(c) * (n / total)).alias(c) for c in scaled])
+        result.count_benchmark_label = ("All-services average per service" if n == 1
+                                        else f"All-services average for {n} services")
+    result.benchmark_label = "All services"
+    result.benchmark = protected
+    return result

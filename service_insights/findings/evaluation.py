@@ -1,0 +1,142 @@
+"""Findings: plain-language statements of where a service should adapt, with evidence.
+
+Each rule is a file in queries/findings/ whose SQL returns a row only when the finding
+holds (testing the 95% interval, not the point estimate, through the wilson_lower and
+wilson_upper macros), one row per service or area it holds for. The rule runs through
+the same path as a chart (scope, parameters, disclosure control), and a row whose
+numbers were suppressed or withheld is dropped: a finding never rests on a base too small
+to show. Each finding states its base and interval, so a reader can judge how far to
+trust it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from service_insights.catalogue import catalog, reference, results
+from service_insights.catalogue.catalog import QueryError, QuerySpec
+from service_insights.catalogue.periods import Period
+from service_insights.catalogue.scope import Scope
+from service_insights.findings import stats
+from service_insights.settings import Settings
+from service_insights.store import db
+
+FINDINGS_FOLDER = "findings"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    """The query id of the rule, e.g. findings/whole_family_support."""
+    title: str
+    subject: str
+    """The service or Marac area the finding is about."""
+    message: str
+    recommendation: str
+    evidence: str
+    confidence: str
+    """A sentence: how confident, on what base, with the 95% interval."""
+    level: str
+    """high, moderate or low, from the base size."""
+    base: int
+    source: str = ""
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[QueryError] = field(default_factory=list)
+    withheld: int = 0
+    """Rows a rule returned whose numbers were too small to show: not reported."""
+    not_judged: list[str] = field(default_factory=list)
+    """Rules that do not apply to this kind of selection, with why."""
+    rules: int = 0
+
+
+def rules(root) -> list[catalog.Entry]:
+    return [e for e in catalog.discover(root) if e.id.startswith(f"{FINDINGS_FOLDER}/")]
+
+
+def rules_digest(root) -> str:
+    """Changes when any rule file changes, so cached findings follow the files."""
+    return "|".join(f"{e.id}:{e.spec.digest if e.spec else e.error}" for e in rules(root))
+
+
+def _text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}".removesuffix(".0") if value.is_integer() else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def _fill(template: str, row: dict) -> str:
+    figures = reference.figures()
+    values = {}
+    for name in catalog.template_fields(template):
+        if name in row:
+            values[name] = _text(row[name])
+        elif name in figures:
+            values[name] = _text(figures[name].value)
+        else:
+            raise KeyError(name)
+    return template.format(**values)
+
+
+def _confidence(spec: QuerySpec, row: dict) -> tuple[str, str, int]:
+    rate = spec.finding["confidence"]
+    count_col, base_col = spec.rates[rate].count, spec.rates[rate].base
+    count, base = int(row[count_col]), int(row[base_col])
+    ci = stats.wilson(count, base)
+    level = stats.confidence_level(base)
+    rate_label = spec.label(rate)
+    sentence = (f"{level.capitalize()} confidence: based on {base:,} "
+                f"{spec.label(base_col)}; the 95% interval for "
+                f"{rate_label[0].lower() + rate_label[1:]} is {ci.low:.1f}% to {ci.high:.1f}%.")
+    return sentence, level, base
+
+
+def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: Period,
+                  settings: Settings, report: Report) -> None:
+    if entry.error:
+        report.errors.append(entry.error)
+        return
+    spec = entry.spec
+    report.rules += 1
+    if spec.finding["applies_to"] == "areas" and scope.by_service:
+        report.not_judged.append(f"{spec.title}: judged for whole Marac areas; choose an area "
+                                 "rather than single services to see it.")
+        return
+    res = results.run(store, spec, scope, period, settings)
+    if res.error:
+        report.errors.append(res.error)
+        return
+    protected = res.data
+    for i, row in enumerate(protected.frame.iter_rows(named=True)):
+        if any(hidden[i] or row[c] is None for c, hidden in protected.hidden.items()):
+            report.withheld += 1
+            continue
+        try:
+            message = _fill(spec.finding["message"], row)
+            recommendation = _fill(spec.finding["recommendation"], row)
+            sentence, level, base = _confidence(spec, row)
+        except KeyError as exc:
+            report.errors.append(QueryError(
+                spec.path, spec.line_of("finding"), f"the message uses {{{exc.args[0]}}}, "
+                "which is neither a column of the result nor a reference figure"))
+            return
+        report.findings.append(Finding(
+            rule=spec.id, title=spec.title, subject=str(row[spec.finding["subject"]]),
+            message=message, recommendation=recommendation,
+            evidence=spec.finding["evidence"], confidence=sentence, level=level, base=base,
+            source=spec.source))
+
+
+def evaluate(store: db.Store, scope: Scope, period: Period, settings: Settings) -> Report:
+    """Every rule in queries/findings/ for this scope and period."""
+    report = Report()
+    for entry in rules(settings.queries_dir):
+        evaluate_rule(store, entry, scope, period, settings, report)
+    order = {"high": 0, "moderate": 1, "low": 2}
+    report.findings.sort(key=lambda f: (order[f.level], f.subject, f.rule))
+    return report

@@ -1,0 +1,2 @@
+"""Records in: a service's export read, checked against the import format, pseudonymised
+and written to the store all-or-nothing."""

@@ -1,0 +1,433 @@
+"""Reading an export and checking every value against the import format, vectorised in
+Polars so a million-row file is checked in seconds.
+
+Every problem carries the row number the user sees in their spreadsheet (header row 1,
+first record row 2), the field, the value as written and what is wrong. Identifying
+columns are dropped here, before any value is checked, so they go no further.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+import polars as pl
+
+from service_insights.ingest import columns as fmt
+
+PROBLEM_SCHEMA = {"row": pl.Int64, "field": pl.String, "value": pl.String,
+                  "message": pl.String}
+BLANKS = ("", "n/a", "#n/a", "null")
+"""Cell contents read as blank (compared in lower case after trimming)."""
+
+
+class FileUnreadable(Exception):
+    """The file cannot be read as a table at all; the message names the file."""
+
+
+@dataclass
+class Checked:
+    rows_read: int
+    cases: pl.DataFrame
+    """Typed columns in the store's names, with the raw references still in
+    case_ref/client_ref (pseudonymised by the importer); empty when there are problems."""
+    problems: pl.DataFrame
+    dropped: list[str] = field(default_factory=list)
+    """Identifying columns dropped, as named in the file."""
+    ignored: list[str] = field(default_factory=list)
+    """Columns not in the format (not identifying by name), not read."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """File column -> format column, where the names differ."""
+    age_bands_from_dob: int = 0
+    absent: list[str] = field(default_factory=list)
+    """Optional format columns the file does not have (all blank)."""
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_table(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
+    """The columns of the file that the format uses, every one as text (so values can be
+    reported exactly as written), and the file's full header.
+
+    Identifying and unknown columns of CSV and Parquet files are never loaded at all,
+    which also keeps a wide export's memory down.
+    """
+    suffix = PurePath(file_name).suffix.lower()
+    try:
+        if suffix in (".csv", ".txt"):
+            header = pl.read_csv(io.BytesIO(data), n_rows=0, infer_schema=False).columns
+            frame = pl.read_csv(io.BytesIO(data), infer_schema=False,
+                                columns=_used(header) or None)
+        elif suffix == ".xlsx":
+            frame = pl.read_excel(io.BytesIO(data), engine="openpyxl", infer_schema_length=0,
+                                  drop_empty_rows=False, drop_empty_cols=False)
+            header = frame.columns
+            # A date cell arrives as "2024-05-31 00:00:00"; show it as the date it is.
+            frame = frame.select(pl.col(_used(header)).cast(pl.String).str.replace(
+                r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1"))
+        elif suffix == ".parquet":
+            header = list(pl.read_parquet_schema(io.BytesIO(data)))
+            frame = _as_text(pl.read_parquet(io.BytesIO(data), columns=_used(header) or None))
+        else:
+            raise FileUnreadable(f"{file_name}: use a .csv, .xlsx or .parquet file "
+                                 f"(this one ends {suffix or 'without an extension'}).")
+    except FileUnreadable:
+        raise
+    except Exception as exc:  # Polars, openpyxl and pyarrow each raise their own
+        hint = (" Save it as 'CSV UTF-8' from your spreadsheet."
+                if "utf-8" in str(exc).lower() else "")
+        raise FileUnreadable(f"{file_name} could not be read: {exc}.{hint}") from exc
+    return frame.select(pl.all().cast(pl.String)), header
+
+
+def _used(header: list[str]) -> list[str]:
+    return list(_header(header)[0])
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Typed Parquet columns written as the text a CSV export would hold."""
+    out = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Date:
+            out.append(col.dt.strftime("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            out.append(col.dt.date().dt.strftime("%Y-%m-%d"))
+        elif dtype.is_float():
+            whole = col.is_finite() & (col == col.floor())
+            out.append(pl.when(whole).then(col.cast(pl.Int64).cast(pl.String))
+                       .otherwise(col.cast(pl.String)).alias(name))
+        else:
+            out.append(col.cast(pl.String))
+    return frame.select(out)
+
+
+# ---------------------------------------------------------------- checking
+
+
+def _problems(frame: pl.DataFrame, mask: pl.Expr, field_name: str, value: pl.Expr,
+              message: pl.Expr | str) -> pl.DataFrame:
+    msg = pl.lit(message) if isinstance(message, str) else message
+    return frame.filter(mask).select(
+        pl.col("row").cast(pl.Int64),
+        pl.lit(field_name).alias("field"),
+        value.cast(pl.String).fill_null("").alias("value"),
+        msg.cast(pl.String).alias("message"),
+    )
+
+
+Check = tuple[pl.Expr, str, pl.Expr, "pl.Expr | str"]
+"""(mask of rows with the problem, field, value to show, message)."""
+
+
+def _collect(frame: pl.DataFrame, checks: list[Check]) -> list[pl.DataFrame]:
+    """Evaluate every mask in one parallel pass; build problem rows only for checks that
+    fail somewhere (a good file costs one pass)."""
+    if not checks or frame.height == 0:
+        return []
+    counts = frame.select([m.fill_null(False).sum().alias(str(i))
+                           for i, (m, *_) in enumerate(checks)]).row(0)
+    return [_problems(frame, m.fill_null(False), f, v, msg)
+            for n, (m, f, v, msg) in zip(counts, checks, strict=True) if n]
+
+
+def _header(columns: list[str]):
+    """Decide what each file column is: a format column, a dropped identifier, or ignored."""
+    use: dict[str, str] = {}
+    dropped, ignored, problems = [], [], []
+    for name in columns:
+        clean = name.lstrip("\ufeff")
+        if "_duplicated_" in clean:
+            base = clean.split("_duplicated_")[0]
+            problems.append((1, base, clean, f"the column {base!r} appears more than once"))
+            continue
+        target = fmt.NAME_MAP.get(fmt.normalise_name(clean))
+        if target is None:
+            (dropped if fmt.IDENTIFYING.search(fmt.normalise_name(clean)) else ignored).append(
+                clean)
+            continue
+        if target in use.values():
+            first = next(k for k, v in use.items() if v == target)
+            problems.append((1, target, clean,
+                             f"both {first!r} and {clean!r} are read as {target}; keep one"))
+            continue
+        use[name] = target
+        if target == fmt.DATE_OF_BIRTH:
+            dropped.append(clean)
+    return use, dropped, ignored, problems
+
+
+def _normalise_code(expr: pl.Expr, hyphenated: bool) -> pl.Expr:
+    low = expr.str.to_lowercase().str.replace_all("'", "", literal=True)
+    if hyphenated:  # age bands: "16 - 17" -> "16-17"
+        return low.str.replace_all(r"\s+", "")
+    return low.str.replace_all(r"[\s\-/]+", "_")
+
+
+def _parse_date(expr: pl.Expr) -> pl.Expr:
+    """ISO 2024-05-31 or UK day-first 31/05/2024 (also 31-05-2024, 31.05.2024); a
+    spreadsheet date-time at midnight counts as its date. Two-digit years are refused."""
+    s = expr.str.replace(r"[ T]00:00(:00(\.0+)?)?$", "")
+    iso = pl.when(s.str.contains(r"^\d{4}-\d{1,2}-\d{1,2}$")).then(
+        s.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+    uk_text = s.str.replace_all(r"[-.]", "/")
+    uk = pl.when(s.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}$")).then(
+        uk_text.str.strptime(pl.Date, "%d/%m/%Y", strict=False))
+    return pl.coalesce(iso, uk)
+
+
+def _parse_int(expr: pl.Expr) -> pl.Expr:
+    f = expr.str.replace_all(",", "").cast(pl.Float64, strict=False)
+    return pl.when(f.is_finite() & (f == f.floor())).then(f).cast(pl.Int64)
+
+
+def _age_band(age: pl.Expr) -> pl.Expr:
+    out = pl.lit(None, dtype=pl.String)
+    for low, band in fmt.AGE_BANDS:
+        out = pl.when(age >= low).then(pl.lit(band)).otherwise(out)
+    return out
+
+
+def check(raw: pl.DataFrame, service_id: str, today: dt.date | None = None,
+          header: list[str] | None = None) -> Checked:
+    """Map, clean and check an export; `cases` is filled only when there are no problems.
+
+    `raw` holds at least the columns the format uses; `header` is the file's full header
+    when `raw` was read without the others (see read_table).
+
+    In order: map the header; select the format's columns and blank blank-like cells;
+    report missing columns (and an empty file); parse each column to its type and report
+    what does not parse or is out of range; turn a date of birth into an age band; check
+    required fields and rules across fields; report duplicate case references; sort the
+    problems and keep the cases only if there are none.
+    """
+    today = today or dt.date.today()
+    use, dropped, ignored, header_problems = _header(header or raw.columns)
+    problems = [pl.DataFrame(header_problems, schema=PROBLEM_SCHEMA, orient="row")]
+
+    frame, rows_read = _select_columns(raw, use)
+    frame, missing, missing_problems = _add_missing_columns(frame)
+    problems += missing_problems
+    if rows_read == 0:
+        problems.append(_one_problem(2, "", "the file has no records"))
+
+    has_dob = fmt.DATE_OF_BIRTH in frame.columns
+    typed, parse_checks, range_checks = _parse_columns(frame, today, has_dob)
+    problems += _collect(typed, parse_checks + range_checks)
+    typed = _blank_out_of_range(typed, range_checks)
+
+    typed, dob_problems, age_bands_from_dob = _age_band_from_dob(typed, has_dob)
+    problems += dob_problems
+    problems += _collect(typed, _required_checks(missing, has_dob) + _rule_checks(service_id))
+    problems.append(_duplicate_case_refs(typed))
+
+    all_problems = _sorted_problems(problems)
+    return Checked(rows_read, _cases(typed, service_id, all_problems.height > 0), all_problems,
+                   dropped, ignored, _renamed(use), age_bands_from_dob,
+                   absent=[n for n in missing if not fmt.BY_NAME[n].required])
+
+
+def _renamed(use: dict[str, str]) -> dict[str, str]:
+    """File column -> format column where the names differ (date of birth is dropped, not
+    renamed)."""
+    return {k.lstrip("\ufeff"): v for k, v in use.items()
+            if k.lstrip("\ufeff") != v and v != fmt.DATE_OF_BIRTH}
+
+
+def _one_problem(row: int, field_name: str, message: str) -> pl.DataFrame:
+    """A single problem about the file as a whole (no value to show)."""
+    return pl.DataFrame([(row, field_name, "", message)], schema=PROBLEM_SCHEMA, orient="row")
+
+
+def _select_columns(raw: pl.DataFrame, use: dict[str, str]) -> tuple[pl.DataFrame, int]:
+    """Only the format's columns (identifying columns stop here), numbered as the user's
+    spreadsheet rows, with blank-like cells as null and wholly blank rows dropped."""
+    frame = raw.select([pl.col(k).alias(v) for k, v in use.items()]).with_row_index(
+        "row", offset=2)
+    value_cols = [c for c in frame.columns if c != "row"]
+    frame = frame.with_columns([
+        pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(BLANKS)).then(None)
+        .otherwise(pl.col(c).str.strip_chars()).alias(c)
+        for c in value_cols
+    ])
+    if value_cols:  # rows with every cell blank (spreadsheet leftovers) are not records
+        frame = frame.filter(~pl.all_horizontal(pl.col(value_cols).is_null()))
+    return frame, frame.height
+
+
+def _add_missing_columns(frame: pl.DataFrame
+                         ) -> tuple[pl.DataFrame, list[str], list[pl.DataFrame]]:
+    """Report required format columns the file lacks, and add every missing one as blank so
+    later steps see the full format."""
+    missing = [c.name for c in fmt.COLUMNS if c.name not in frame.columns]
+    # an age band can come from a date of birth instead
+    problems = [_one_problem(1, name, "this column is missing from the file")
+                for name in missing if fmt.BY_NAME[name].required
+                and not (name == "age_band" and fmt.DATE_OF_BIRTH in frame.columns)]
+    frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(n) for n in missing])
+    return frame, missing, problems
+
+
+def _parse_columns(frame: pl.DataFrame, today: dt.date, has_dob: bool
+                   ) -> tuple[pl.DataFrame, list[Check], list[Check]]:
+    """Parse each column to its type once, keeping the text as `_raw_<name>`; returns the
+    typed frame, the checks for values that did not parse, and the range checks."""
+    parsed: dict[str, pl.Expr] = {}
+    parse_checks: list[Check] = []
+    range_checks: list[Check] = []
+    for col in fmt.COLUMNS:
+        c, raw_c, typed_c = pl.col(col.name), pl.col(f"_raw_{col.name}"), pl.col(col.name)
+        unparsed = raw_c.is_not_null() & typed_c.is_null()
+        if col.kind == "date":
+            parsed[col.name] = _parse_date(c)
+            parse_checks.append(
+                (unparsed, col.name, raw_c, "not a date: write 31/05/2024 or 2024-05-31"))
+            range_checks.append(
+                ((typed_c < pl.lit(dt.date.fromisoformat(fmt.EARLIEST_DATE)))
+                 | (typed_c > pl.lit(today)), col.name, raw_c,
+                 f"outside {fmt.EARLIEST_DATE[:4]} to today: check the year"))
+        elif col.kind == "int":
+            parsed[col.name] = _parse_int(c)
+            parse_checks.append((unparsed, col.name, raw_c, "not a whole number"))
+            range_checks.append(((typed_c < col.low) | (typed_c > col.high), col.name, raw_c,
+                                 f"must be between {col.low} and {col.high}"))
+        elif col.kind == "bool":
+            parsed[col.name] = c.str.to_lowercase().replace_strict(
+                fmt.BOOLEAN, default=None, return_dtype=pl.Boolean)
+            parse_checks.append((unparsed, col.name, raw_c, "not yes/no: write yes or no "
+                                 "(Y/N, 1/0, true/false also work)"))
+        elif col.kind == "text" and col.codes:
+            norm = _normalise_code(c, any("-" in code for code in col.codes))
+            aliases = fmt.CODES.get(col.name, {})
+            p = norm.replace(aliases) if aliases else norm
+            parsed[col.name] = pl.when(p.is_in(list(col.codes))).then(p)
+            parse_checks.append((unparsed, col.name, raw_c,
+                                 "not an allowed value: use one of " + ", ".join(col.codes)))
+        else:
+            parsed[col.name] = c
+    if has_dob:
+        parse_checks.append((pl.col("_raw_dob").is_not_null() & pl.col("_dob").is_null(),
+                             fmt.DATE_OF_BIRTH, pl.lit("(not shown)"),
+                             "not a date: write 31/05/2024 or 2024-05-31"))
+    typed = frame.select(
+        "row",
+        *[e.alias(n) for n, e in parsed.items()],
+        *[pl.col(n).alias(f"_raw_{n}") for n in parsed],
+        *([_parse_date(pl.col(fmt.DATE_OF_BIRTH)).alias("_dob"),
+           pl.col(fmt.DATE_OF_BIRTH).alias("_raw_dob")] if has_dob else []),
+    )
+    return typed, parse_checks, range_checks
+
+
+def _blank_out_of_range(typed: pl.DataFrame, range_checks: list[Check]) -> pl.DataFrame:
+    """Blank out-of-range values (already reported) so the rules below do not report the
+    same cell again under another name."""
+    return typed.with_columns([
+        pl.when(~m.fill_null(False)).then(pl.col(n)).alias(n)
+        for m, n, *_ in range_checks])
+
+
+def _month_day(d: pl.Expr) -> pl.Expr:
+    """Month and day as one comparable number (month() is Int8: widen before * 100)."""
+    return d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)
+
+
+def _age_band_from_dob(typed: pl.DataFrame, has_dob: bool
+                       ) -> tuple[pl.DataFrame, list[pl.DataFrame], int]:
+    """Turn a date of birth into an age band at the referral date, then drop it; returns the
+    frame, its problems (under 16) and how many age bands it filled."""
+    if not has_dob:
+        return typed, [], 0
+    ref, birth = pl.col("referral_date"), pl.col("_dob")
+    age = (ref.dt.year() - birth.dt.year()) - (
+        _month_day(ref) < _month_day(birth)).cast(pl.Int32)
+    problems = _collect(typed, [(age < 16, fmt.DATE_OF_BIRTH, pl.lit("(not shown)"),
+                                 "the client was under 16 at referral (or the date of "
+                                 "birth is after the referral date)")])
+    fill = pl.col("age_band").is_null() & pl.col("_raw_age_band").is_null() & (age >= 16)
+    filled = typed.select(fill.sum()).item()
+    typed = typed.with_columns(
+        age_band=pl.when(fill).then(_age_band(age)).otherwise(pl.col("age_band")),
+        # a date of birth that gives no band is reported on its own field only
+        _raw_age_band=pl.when(pl.col("_raw_age_band").is_null() & pl.col("_dob")
+                              .is_not_null()).then(pl.lit("(from date of birth)"))
+        .otherwise(pl.col("_raw_age_band")),
+    ).drop("_dob", "_raw_dob")
+    return typed, problems, filled
+
+
+def _required_checks(missing: list[str], has_dob: bool) -> list[Check]:
+    """Blank required fields (a missing column is reported once, above, not per row)."""
+    return [(pl.col(f"_raw_{col.name}").is_null(), col.name, pl.lit(""),
+             "required: this field may not be blank")
+            for col in fmt.COLUMNS if col.required and (
+                col.name not in missing or (col.name == "age_band" and has_dob))]
+
+
+def _raw(n: str) -> pl.Expr:
+    """The value of field `n` as written in the file."""
+    return pl.col(f"_raw_{n}")
+
+
+def _rule_checks(service_id: str) -> list[Check]:
+    """Rules across fields, only between values that parsed; each shows the value as
+    written."""
+    ref, intake, exit_ = pl.col("referral_date"), pl.col("intake_date"), pl.col("exit_date")
+    kids, care = pl.col("children_in_household"), pl.col("social_care")
+    meeting, agency = pl.col("marac_meeting_date"), pl.col("marac_referring_agency")
+    rules = [
+        (intake < ref, "intake_date", pl.format("before the referral date {}", _raw(
+            "referral_date"))),
+        (exit_ < intake, "exit_date", pl.format("before the intake date {}", _raw(
+            "intake_date"))),
+        (exit_.is_not_null() & _raw("intake_date").is_null(), "exit_date",
+         "a closed case needs an intake_date"),
+        ((kids == 0) & care.is_not_null() & (care != "none"), "social_care",
+         "must be blank (or none) when children_in_household is 0"),
+        ((kids > 0) & _raw("social_care").is_null(), "social_care",
+         "required when there are children: write unknown if it is not known"),
+        ((kids == 0) & pl.col("youngest_child_age_band").is_not_null(),
+         "youngest_child_age_band", "must be blank when children_in_household is 0"),
+        (meeting.is_not_null() & (pl.col("marac_referred").not_()), "marac_referred",
+         "says no, but a marac_meeting_date is given"),
+        (meeting.is_not_null() & _raw("marac_referring_agency").is_null(),
+         "marac_referring_agency", "required when a marac_meeting_date is given"),
+        (agency.is_not_null() & _raw("marac_meeting_date").is_null(), "marac_meeting_date",
+         "required when a marac_referring_agency is given"),
+        (meeting < ref, "marac_meeting_date", pl.format("before the referral date {}", _raw(
+            "referral_date"))),
+        ((pl.col("service_id").is_not_null()) & (pl.col("service_id") != service_id),
+         "service_id", f"this file is being imported for {service_id}"),
+    ]
+    rules += [(pl.col(o).is_not_null() & _raw("exit_date").is_null(), o,
+               "an outcome is recorded but the case has no exit_date") for o in fmt.OUTCOMES]
+    return [(m, n, _raw(n), msg) for m, n, msg in rules]
+
+
+def _duplicate_case_refs(typed: pl.DataFrame) -> pl.DataFrame:
+    """Every repeat of a case_ref within the file, pointing at its first row."""
+    dup = typed.select("row", "case_ref").filter(pl.col("case_ref").is_not_null()).with_columns(
+        first=pl.col("row").min().over("case_ref"))
+    return _problems(dup, pl.col("row") != pl.col("first"), "case_ref", pl.col("case_ref"),
+                     pl.format("the same case_ref as row {}", pl.col("first")))
+
+
+def _sorted_problems(problems: list[pl.DataFrame]) -> pl.DataFrame:
+    """All problems in one frame, by row and then in the format's column order."""
+    order = {c.name: i for i, c in enumerate(fmt.COLUMNS)}
+    return (pl.concat(problems).with_columns(
+        _o=pl.col("field").replace_strict(order, default=len(order), return_dtype=pl.Int32))
+        .sort("row", "_o").drop("_o"))
+
+
+def _cases(typed: pl.DataFrame, service_id: str, any_problems: bool) -> pl.DataFrame:
+    """The typed cases to store (none if anything is wrong), without the `_raw_` text."""
+    cases = typed.head(0) if any_problems else typed
+    return cases.select([c for c in cases.columns if not c.startswith("_raw_")]).with_columns(
+        service_id=pl.lit(service_id),
+        social_care=pl.when(pl.col("children_in_household") == 0).then(None)
+        .otherwise(pl.col("social_care")),
+    )

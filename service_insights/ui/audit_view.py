@@ -1,0 +1,22 @@
+"""The administrators' audit log page: the newest events first, never data values."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from service_insights.access import audit
+from service_insights.ui import signin
+
+
+def render_audit_log(limit: int = 500) -> None:
+    if not signin.current().can("users"):
+        st.error("The audit log is for administrators.")
+        return
+    events = audit.read(limit)
+    if not events:
+        st.info(f"Nothing recorded yet in `{audit.path()}`.")
+        return
+    frame = pl.DataFrame([{k: str(v) for k, v in e.items()} for e in reversed(events)],
+                         infer_schema_length=None)
+    st.dataframe(frame, hide_index=True, width="stretch")

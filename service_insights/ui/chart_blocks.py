@@ -1,0 +1,173 @@
+"""Chart blocks that pages call: a query's protected result, cached; its figure or KPI
+tiles; the caption, downloads and definitions under it; and the Query health table.
+
+Cached results are keyed by the store build, the query file's content, the scope and the
+period, so one viewer's figures are never served to another scope and a rebuilt store is
+never answered from an old cache. Errors are not cached.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from service_insights import settings
+from service_insights.access import grants
+from service_insights.catalogue import catalog, reference, results
+from service_insights.catalogue.periods import Period
+from service_insights.catalogue.scope import Scope
+from service_insights.catalogue.selection import Selection
+from service_insights.findings import significance, stats
+from service_insights.presentation import captions, charts
+from service_insights.ui import downloads, lifecycle, signin
+from service_insights.ui.filters import current_selection
+
+
+class _Uncached(Exception):
+    """Carries a failed result out of the cached function, so failures are not cached."""
+
+    def __init__(self, result: results.ChartResult):
+        super().__init__(str(result.error))
+        self.result = result
+
+
+@st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
+def _cached_result(store_key: tuple, qid: str, digest: str, scope: Scope,
+                   period: Period) -> results.ChartResult:
+    entry = catalog.get(settings.get().queries_dir, qid)
+    result = results.run(lifecycle.store(), entry.spec, scope, period, settings.get())
+    if result.error:
+        raise _Uncached(result)
+    return result
+
+
+def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalog.QueryError:
+    entry = catalog.get(settings.get().queries_dir, qid)
+    if entry.error:
+        return entry.error
+    # Narrowed before it becomes a cache key: cached results are shared by all sessions.
+    scope = grants.clamp(selection.scope, signin.current())
+    try:
+        return _cached_result(lifecycle.store_key(), qid, entry.spec.digest, scope,
+                              selection.period)
+    except _Uncached as exc:
+        return exc.result
+
+
+@st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
+def _cached_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period):
+    # Building a figure (Plotly's validation) costs more than the query behind it, so the
+    # figure is cached under the same key as its result.
+    return charts.build(_cached_result(store_key, qid, digest, scope, period))
+
+
+def figure(res: results.ChartResult):
+    return _cached_figure(lifecycle.store_key(), res.spec.id, res.spec.digest, res.scope,
+                          res.period)
+
+
+def show_error(error: catalog.QueryError, title: str | None = None) -> None:
+    st.error(f"**{title or 'This chart could not be drawn'}**  \n`{error.path}`, line "
+             f"{error.line}: {error.message}")
+
+
+def render_query(qid: str, selection: Selection | None = None) -> None:
+    """One chart block: figure or KPIs, then description, period, base and notes."""
+    selection = selection or current_selection()
+    res = chart_result(qid, selection)
+    if isinstance(res, catalog.QueryError):
+        show_error(res)
+        return
+    if res.error:
+        show_error(res.error, res.spec.title)
+        return
+    spec = res.spec
+    with st.container(border=True):
+        if spec.chart == "kpi":
+            _render_kpis(res)
+        elif spec.chart == "table":
+            st.markdown(f"**{spec.title}**")
+            st.dataframe(charts.table_frame(res), hide_index=True, width="stretch")
+        else:
+            st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
+                            theme=None, config={"displaylogo": False})
+        st.caption(captions.caption(res))
+        downloads.download_buttons(res, key=qid)
+        if spec.notes:
+            with st.expander("Definitions and sources"):
+                st.caption(spec.notes)
+
+
+def _render_kpis(res: results.ChartResult) -> None:
+    spec = res.spec
+    st.markdown(f"**{spec.title}** · {res.scope.label} · {res.period.label}")
+    shown = res.data.display()
+    bench = res.benchmark.display() if res.benchmark is not None else None
+    verdicts = significance.verdicts(res) if bench is not None else []
+    per_row = 3 if len(spec.y) > 3 else len(spec.y)
+    cols = [c for start in range(0, len(spec.y), per_row)
+            for c in st.columns(per_row)][:len(spec.y)]
+    for col, name in zip(cols, spec.y, strict=True):
+        value = shown[name][0] if shown.height else "–"
+        suffix = charts.value_suffix(res, name)
+        text = f"{value}{suffix}" if value and value[0].isdigit() else (value or "–")
+        delta, about = None, None
+        if bench is not None and bench.height:
+            b = bench[name][0]
+            raw_ours = res.data.frame[name][0] if res.data.frame.height else None
+            raw_theirs = res.benchmark.frame[name][0] if res.benchmark.frame.height else None
+            b_text = f"{b}{suffix}" if b and b[0].isdigit() else (b or "–")
+            if raw_ours is not None and raw_theirs is not None and name in spec.rates:
+                verdict, interval = _verdict_words(verdicts, name)
+                delta = f"{raw_ours - raw_theirs:+.1f} pts · {verdict}"
+                about = f"vs all services ({b_text}) · {interval}"
+            elif raw_theirs is not None and name in spec.counts:
+                about = f"{res.benchmark_label_for(name)}: {raw_theirs:,.0f}"
+            else:
+                about = f"{res.benchmark_label_for(name)}: {b_text}"
+        if spec.reference and "line" in spec.reference:
+            ref = reference.get(spec.reference["line"])
+            about = f"{about}; {ref.label}" if about else ref.label
+        col.metric(spec.label(name), text, delta=delta, delta_color="off",
+                   delta_description=about, border=True)
+
+
+def _verdict_words(verdicts: list[significance.Verdict], rate: str) -> tuple[str, str]:
+    """Short enough for a metric tile: the verdict, and the interval behind it."""
+    found = [v for v in verdicts if v.rate == rate and v.verdict]
+    if not found:
+        return "no test", "too few to test"
+    v = found[0]
+    words = {stats.HIGHER: "significantly higher", stats.LOWER: "significantly lower",
+             stats.SIMILAR: "not a significant difference"}[v.verdict]
+    return words, f"95% CI {v.interval.low:.1f}–{v.interval.high:.1f}%"
+
+
+def render_page(page: str, selection: Selection | None = None) -> None:
+    """Every chart whose header names this page, in order."""
+    for entry in catalog.for_page(settings.get().queries_dir, page):
+        if entry.error:
+            show_error(entry.error)
+        else:
+            render_query(entry.id, selection)
+
+
+def query_health(selection: Selection | None = None) -> pl.DataFrame:
+    """One row per query file: parses? runs on the current selection? what is wrong?"""
+    selection = selection or current_selection()
+    rows = []
+    for entry in catalog.discover(settings.get().queries_dir):
+        status, problem, page, title = "ok", "", "", ""
+        if entry.spec:
+            page, title = entry.spec.page, entry.spec.title
+        if entry.error:
+            status, problem = "does not parse", str(entry.error)
+        elif not entry.id.startswith("findings/"):
+            res = chart_result(entry.id, selection)
+            err = res if isinstance(res, catalog.QueryError) else res.error
+            if err:
+                status, problem = "fails to run", str(err)
+        rows.append({"query": entry.id, "page": page, "title": title, "status": status,
+                     "problem": problem})
+    return pl.DataFrame(rows, schema={k: pl.String for k in
+                                      ("query", "page", "title", "status", "problem")})

@@ -1,0 +1,117 @@
+"""Streamlit blocks for the Import page: registering a service, running an import and
+showing its result. The page arranges them; the work is in importer and registry."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from service_insights import settings
+from service_insights.access import audit
+from service_insights.ingest import importer, pseudonym
+from service_insights.store import db, registry
+from service_insights.ui import signin
+
+PROBLEMS_SHOWN = 1_000
+
+
+def key_warning() -> bool:
+    """Explain how to set the pseudonymisation key; True when one is set."""
+    try:
+        pseudonym.load_key()
+    except pseudonym.KeyMissing as exc:
+        # The shell lines go in a code block: as Markdown, "~" would strike text through.
+        text = str(exc)
+        lines = text.splitlines()
+        prose = [x for x in lines if not x.startswith("  ")]
+        commands = [x.strip() for x in lines if x.startswith("  ")]
+        st.warning("\n\n".join(prose[:1]) + (
+            "\n\n```bash\n" + "\n".join(commands) + "\n```\n\n" if commands else "")
+            + " ".join(prose[1:]))
+        return False
+    return True
+
+
+def register_form(expanded: bool) -> None:
+    with st.expander("Register a service", expanded=expanded), st.form("register_service"):
+        st.caption("On the synthetic sample this starts a fresh store for real records; "
+                   "the area fields are needed for a new area.")
+        c1, c2, c3 = st.columns(3)
+        sid = c1.text_input("Service id", placeholder="S01")
+        name = c2.text_input("Service name")
+        kind = c3.selectbox("Type", registry.SERVICE_TYPES)
+        a1, a2, a3, a4 = st.columns(4)
+        code = a1.text_input("Area code", placeholder="E06000001")
+        area_name = a2.text_input("Area name")
+        region = a3.text_input("Region", placeholder="North East")
+        population = a4.number_input("Adult female population", min_value=0, step=1000)
+        if st.form_submit_button("Register"):
+            area = (registry.Area(code, area_name, region, int(population))
+                    if area_name or region or population else None)
+            try:
+                st.session_state["import_message"] = registry.register_service(
+                    registry.Service(sid.strip(), name.strip(), kind, code.strip()), area)
+                audit.record(signin.current().username, "service_registered",
+                             service=sid.strip(), area=code.strip())
+            except (registry.RegistrationError, db.StoreError) as exc:
+                st.error(str(exc))
+                return
+            st.cache_data.clear()
+            st.rerun()
+
+
+def import_form(service_ids: list[str]) -> None:
+    service = st.selectbox("Service the records belong to", service_ids)
+    upload = st.file_uploader("Export file (CSV, XLSX or Parquet)",
+                              type=["csv", "xlsx", "parquet"])
+    if upload is None or not st.button("Check and import", type="primary"):
+        return
+    with st.spinner("Checking every record..."):
+        try:
+            # The bytes stay in memory; the importer never writes the raw file anywhere.
+            who = signin.current().username
+            result = importer.import_bytes(upload.getvalue(), upload.name, service, user=who)
+        except (importer.KeyMissing, importer.ImportRefused, importer.FileUnreadable,
+                db.StoreError) as exc:
+            st.error(f"Nothing was imported. {exc}")
+            return
+    st.session_state["import_result"] = result
+    audit.record(who, "import", ok=result.imported, service=service, file=upload.name,
+                 rows_read=result.rows_read, rows_added=result.rows_added,
+                 rows_replaced=result.rows_replaced, problems=result.problems.height)
+    if result.imported:
+        st.cache_data.clear()  # the dashboard's cached figures are from the old store
+    st.rerun()  # redraw the sidebar from the new store and show the result above
+
+
+def show_result() -> None:
+    message = st.session_state.pop("import_message", None)
+    if message:
+        st.success(message)
+    result: importer.ImportResult | None = st.session_state.get("import_result")
+    if result is None:
+        return
+    for note in result.notes():
+        st.caption(note)
+    if not result.imported:
+        st.error(result.headline())
+        n = result.problems.height
+        if n > PROBLEMS_SHOWN:
+            st.caption(f"Showing the first {PROBLEMS_SHOWN:,} of {n:,} problems.")
+        st.dataframe(result.problems.head(PROBLEMS_SHOWN), hide_index=True, width="stretch")
+        st.dataframe(result.problems.group_by("field").len("problems")
+                     .sort("problems", descending=True), hide_index=True)
+        return
+    st.success(result.headline())
+    q = result.quality
+    st.write(f"Open cases (no exit date): {q.open_cases:,}.")
+    c1, c2 = st.columns(2)
+    c1.subheader("Cases by financial year")
+    c1.dataframe(q.by_year, hide_index=True)
+    c2.subheader("Date ranges")
+    c2.dataframe(q.dates, hide_index=True)
+    st.subheader("Optional fields left blank")
+    st.dataframe(q.blanks, hide_index=True, width="stretch")
+
+
+def store_kind() -> str | None:
+    return registry.data_kind(settings.get().db_path)
