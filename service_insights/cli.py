@@ -4,8 +4,10 @@ export charts and report packs, manage users, register services and import recor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -183,13 +185,28 @@ def _add_users_parser(sub) -> None:
                        help="identity-provider sign-in only")
     users.set_defaults(func=_users)
 
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """SIGTERM (`kill`, a service manager stopping a job) unwinds like Ctrl-C, so the
+    half-written copy of the store an import holds is removed, not left beside it."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _import(args: argparse.Namespace) -> int:
     from service_insights.ingest import importer
     from service_insights.store import db
 
     started = time.perf_counter()
     try:
-        result = importer.import_file(args.file, args.service, user=args.user)
+        with _terminate_cleanly():
+            result = importer.import_file(args.file, args.service, user=args.user)
     except (importer.KeyMissing, importer.ImportRefused, importer.FileUnreadable,
             db.StoreError) as exc:
         print(f"Nothing was imported. {exc}", file=sys.stderr)

@@ -124,6 +124,7 @@ def import_bytes(
     """
     key = pseudonym.load_key()
     path = Path(db_path or settings.get().db_path)
+    db.remove_leftovers(path)  # copies a killed import left, even if this one is refused
     _refuse_unless_ready(path, service_id, key)
     raw, header = validate.read_table(data, file_name)
     checked = validate.check(raw, service_id, today, header)

@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+import openpyxl
 import polars as pl
 
 from service_insights.ingest import columns as fmt
@@ -62,11 +63,9 @@ def read_table(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
             frame = pl.read_csv(io.BytesIO(data), infer_schema=False,
                                 columns=_used(header) or None)
         elif suffix == ".xlsx":
-            frame = pl.read_excel(io.BytesIO(data), engine="openpyxl", infer_schema_length=0,
-                                  drop_empty_rows=False, drop_empty_cols=False)
-            header = frame.columns
+            frame, header = _read_xlsx(data, file_name)
             # A date cell arrives as "2024-05-31 00:00:00"; show it as the date it is.
-            frame = frame.select(pl.col(_used(header)).cast(pl.String).str.replace(
+            frame = frame.select(pl.all().str.replace(
                 r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1"))
         elif suffix == ".parquet":
             header = list(pl.read_parquet_schema(io.BytesIO(data)))
@@ -85,6 +84,65 @@ def read_table(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
 
 def _used(header: list[str]) -> list[str]:
     return list(_header(header)[0])
+
+
+def _read_xlsx(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
+    """The first sheet's format columns as text, and its header, in one read-only pass.
+
+    The header is the first row with anything in it; every row after it is a record (so
+    row numbers match the spreadsheet's). A cell holding a formula is refused with its
+    row and field: reading the value Excel last cached (or blank, for a file written by
+    a program that never calculated it) would store a figure nobody typed.
+    """
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    try:
+        rows = book.worksheets[0].iter_rows()
+        header: list[str] = []
+        for row in rows:
+            if any(cell.value is not None for cell in row):
+                header = _names([cell.value for cell in row])
+                break
+        used = set(_used(header))
+        keep = [i for i, name in enumerate(header) if name in used]
+        columns: dict[int, list[str | None]] = {i: [] for i in keep}
+        formulas: list[tuple[int, str, str]] = []
+        for n, row in enumerate(rows, start=1):
+            for i in keep:
+                cell = row[i] if i < len(row) else None
+                value = None if cell is None else cell.value
+                if value is not None and cell.data_type == "f":
+                    formulas.append((getattr(cell, "row", None) or n + 1, header[i],
+                                     str(getattr(value, "text", value))))
+                columns[i].append(None if value is None else str(value))
+    finally:
+        book.close()
+    if formulas:
+        raise FileUnreadable(_formula_sentence(file_name, formulas))
+    frame = pl.DataFrame([pl.Series(header[i], columns[i], dtype=pl.String) for i in keep])
+    return frame, header
+
+
+def _names(values: list[object]) -> list[str]:
+    """Header cells as column names: blanks and repeats made unique, as Polars names them."""
+    out: list[str] = []
+    for value in values:
+        name = "" if value is None else str(value)
+        base, k = name, 0
+        while name in out:
+            name, k = f"{base}_duplicated_{k}", k + 1
+        out.append(name)
+    return out
+
+
+def _formula_sentence(file_name: str, formulas: list[tuple[int, str, str]]) -> str:
+    row, field_name, formula = formulas[0]
+    shown = formula if len(formula) <= 40 else formula[:37] + "..."
+    more = len(formulas) - 1
+    also = (f" (and {more:,} more cell{'s' if more != 1 else ''} with a formula)"
+            if more else "")
+    return (f"{file_name}: row {row}, field {field_name} holds a formula ({shown}) instead "
+            f"of a value{also}; nothing was imported, so replace formulas with their values "
+            "(copy, then Paste Special > Values) and import the file again.")
 
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:

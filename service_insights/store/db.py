@@ -4,13 +4,15 @@ The dashboard holds the store read-only with external access off and configurati
 locked. DuckDB connections are not thread-safe and Streamlit runs each session in its own
 thread, so every query runs on its own cursor of the shared connection. A store is
 (re)built by writing a new file and swapping it in, because one process cannot hold the
-same file read-only and read-write.
+same file read-only and read-write. A writer killed mid-way leaves its copy behind (it
+holds every record); remove_leftovers clears such copies at the next start or write.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import shutil
 import threading
@@ -244,26 +246,29 @@ def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> 
     """Build a complete store in a new file, then swap it in with one rename.
 
     Readers keep the old file open until they reopen; a failure leaves the old file as it
-    was and removes the half-built one.
+    was and removes the half-built one. The writers' lock is held throughout, so copies
+    left by a killed earlier build or import are removed first (see remove_leftovers).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        con = duckdb.connect(str(tmp))
+    with _exclusive(path):
+        _remove_leftovers_held(path)
+        tmp = path.with_name(f"{path.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            con.execute(schema_sql)
-            con.execute(
-                "insert into store.meta values ('schema_version', $v)", {"v": SCHEMA_VERSION}
-            )
-            load(Writer(con))
-            derive(con)
-            con.execute("checkpoint")
+            con = duckdb.connect(str(tmp))
+            try:
+                con.execute(schema_sql)
+                con.execute(
+                    "insert into store.meta values ('schema_version', $v)",
+                    {"v": SCHEMA_VERSION})
+                load(Writer(con))
+                derive(con)
+                con.execute("checkpoint")
+            finally:
+                con.close()
+            os.replace(tmp, path)
         finally:
-            con.close()
-        os.replace(tmp, path)
-    finally:
-        _remove_with_wal(tmp)
+            _remove_with_wal(tmp)
     return path
 
 
@@ -279,15 +284,62 @@ def quarantine(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """One writer at a time: a second import waits instead of overwriting the first's swap."""
+def _exclusive(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """One writer at a time: a second import waits instead of overwriting the first's swap.
+
+    Every build and change holds this lock (on `<store>.lock`) for as long as its
+    half-written copy exists, so whoever holds it knows no copy beside the store is still
+    being written. The kernel drops the lock when its holder dies, even by SIGKILL, so a
+    killed writer never leaves it held. With `wait=False`, yields False at once when
+    another process (or thread) holds it.
+    """
     lock_path = path.with_name(path.name + ".lock")
     with open(lock_path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_LEFTOVER_KINDS = ("writing", "building")
+"""The copies rewrite_store and build_store write beside the store before swapping in."""
+
+
+def _leftovers(path: Path) -> list[Path]:
+    name = glob.escape(path.name)
+    return sorted(p for kind in _LEFTOVER_KINDS
+                  for p in path.parent.glob(f"{name}.{kind}-*"))
+
+
+def _remove_leftovers_held(path: Path) -> list[Path]:
+    """With the writers' lock held: every copy beside the store is a dead writer's."""
+    found = _leftovers(path)
+    for leftover in found:
+        leftover.unlink(missing_ok=True)
+    return found
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove the half-written copies a killed import or build left beside the store (each
+    holds every record), and their write-ahead logs; returns what was removed.
+
+    A copy is removed only while holding the writers' lock, so one that a live import or
+    build is still writing is never touched: when the lock is busy this does nothing (the
+    next start or import tidies up). No guess from file age or process ids is needed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir() or not _leftovers(path):
+        return []
+    try:
+        with _exclusive(path, wait=False) as held:
+            return _remove_leftovers_held(path) if held else []
+    except OSError:  # a read-only folder: nothing could have been written there either
+        return []
 
 
 def rewrite_store(path: Path, change: Callable[[Writer], Any]) -> Any:
@@ -301,6 +353,7 @@ def rewrite_store(path: Path, change: Callable[[Writer], Any]) -> Any:
     if not path.exists():
         raise StoreMissing(f"No database at {path}.")
     with _exclusive(path):
+        _remove_leftovers_held(path)
         if path.with_name(path.name + ".wal").exists():
             raise StoreCorrupt(f"{path} has an unfinished write-ahead log beside it; open it "
                                "once read-write to recover it before importing.")

@@ -36,8 +36,12 @@ def _build_sample(path) -> None:
 
 def ensure_store() -> db.Store:
     """Open the store, building the sample on first start; on a broken file, explain and
-    offer a rebuild instead of a traceback. Stops the page when there is no store."""
+    offer a rebuild instead of a traceback. Stops the page when there is no store.
+
+    Copies of the store left by a killed import or first-start build are removed first
+    (db.remove_leftovers never touches one a live writer still holds)."""
     path = settings.get().db_path
+    db.remove_leftovers(path)
     if not path.exists():
         st.info(f"No database at `{path}` yet: building the bundled synthetic sample.")
         _build_sample(path)
