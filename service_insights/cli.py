@@ -54,6 +54,7 @@ def _check(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """One chart (--query) or the report pack; exit 0 complete, 2 written with omissions,
     1 nothing written."""
+    from service_insights.access import acting
     from service_insights.catalogue import catalog, results, selection
     from service_insights.exports import chart_files, report_pack
     from service_insights.findings import evaluation
@@ -62,11 +63,19 @@ def _export(args: argparse.Namespace) -> int:
     cfg = settings.get()
     try:
         store = db.Store(cfg.db_path)
-        scope = selection.scope_for(store, args.area or (), args.service or ())
+        viewer = acting.viewer_for(args.as_user, selection.services_table(store))
+        scope = acting.scope_as(store, viewer, args.area or (), args.service or ())
         period = selection.period_for(args.year, args.quarter)
+    except acting.Refused as exc:
+        print(f"export: {exc}; nothing was exported.", file=sys.stderr)
+        audit.record(_os_user(), "export_refused", as_user=args.as_user,
+                     services=args.service or [], areas=args.area or [], reason=str(exc),
+                     via="cli")
+        return 1
     except (db.StoreError, ValueError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
+    who = _acting(args, viewer)
     started = time.perf_counter()
     if args.query:
         fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "")
@@ -87,7 +96,7 @@ def _export(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path(chart_files.file_name(res, fmt))
         _write(out, data)
         audit.record(_os_user(), "export", format=fmt, query=res.spec.id, scope=scope.label,
-                     period=period.label, via="cli")
+                     period=period.label, via="cli", **who)
         print(f"Wrote {out} ({len(data):,} bytes, {res.spec.title}; {scope.label}, "
               f"{period.label}) in {time.perf_counter() - started:.1f} s.")
         return 0
@@ -108,12 +117,25 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(pack.file_name)
     _write(out, pack.pdf)
     audit.record(_os_user(), "export", format="pack", scope=scope.label, period=period.label,
-                 charts=pack.charts, omitted=len(pack.omitted), via="cli")
+                 charts=pack.charts, omitted=len(pack.omitted), via="cli", **who)
     print(f"Wrote {out}: report pack for {scope.label}, {period.label}, {pack.charts} charts "
           f"in {time.perf_counter() - started:.1f} s.")
     for item in pack.omitted:
         print(f"Omitted: {item}", file=sys.stderr)
     return 2 if pack.omitted else 0
+
+
+def _acting(args: argparse.Namespace, viewer) -> dict[str, object]:
+    """Whom the export acts as, for its audit entry; without --as, say on stderr that it
+    runs as an administrator (the entry says so too)."""
+    if args.as_user is None:
+        print("export: no --as USER given, so this runs as an administrator and may export "
+              "every service; give --as NAME to export with that user's access.",
+              file=sys.stderr)
+        return {"os_user": _os_user(), "acting_as": "administrator (no --as given)",
+                "acting_role": viewer.role}
+    return {"os_user": _os_user(), "acting_as": viewer.username,
+            "acting_role": viewer.role}
 
 
 def _os_user() -> str:
@@ -303,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --query (default: from --out's extension)")
     export.add_argument("--out", help="file to write (default: a name from the query, "
                         "scope and period, in the current folder)")
+    export.add_argument("--as", dest="as_user", metavar="USER",
+                        help="act as this dashboard user, with their services or areas only "
+                        "(default: an administrator, said on stderr and in the audit log)")
     export.set_defaults(func=_export)
     _add_users_parser(sub)
     imp = sub.add_parser("import", help="import a service's case records (CSV, XLSX, Parquet)")

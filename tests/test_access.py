@@ -301,7 +301,8 @@ def test_cli_export_is_audited_without_data(sample_db, tmp_path, monkeypatch):
     event = audit.read()[-1]
     assert event["action"] == "export" and event["format"] == "csv"
     assert event["query"] == "home/headline_figures" and event["via"] == "cli"
-    assert set(event) <= {"at", "who", "action", "format", "query", "scope", "period", "via"}
+    assert set(event) <= {"at", "who", "action", "format", "query", "scope", "period", "via",
+                          "os_user", "acting_as", "acting_role"}
 
 
 def test_audit_refuses_data_details():

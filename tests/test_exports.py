@@ -143,7 +143,7 @@ def test_csv_shows_no_count_from_1_to_4(tmp_path):
     assert stamp["Suppression"].startswith("Small numbers withheld (4 values)")
     assert stamp["Protective marking"] == MARKING
     assert stamp["Query"] == "equality/cases_by_gender"
-    assert stamp["Scope"] == "Service 1"
+    assert stamp["Scope"] == "Service 1 (S1)"
     assert stamp["Data as of"] == "2025-03-31"
     assert stamp["Period"].startswith("financial year 2024-25")
     assert "Synthetic" in stamp["Warning"]
@@ -181,10 +181,10 @@ def test_formulas_in_service_names_are_neutralised_in_csv(tmp_path, monkeypatch)
     _service_names_query(tmp_path, monkeypatch)
     store = db.Store(_small_counts_store(tmp_path, name_s1=EVIL))
     scope = selection.scope_for(store, services=["S1"])
-    assert scope.label == EVIL
+    assert scope.label == EVIL + " (S1)"
     res = run(store, "overview/cases_by_service", scope)
     stamp, table = csv_sections(chart_files.to_csv(res, MARKING))
-    assert stamp["Scope"] == "'" + EVIL
+    assert stamp["Scope"] == "'" + EVIL + " (S1)"
     assert table[0][0] == "'@Service"  # a header cell from the query's labels
     assert table[1] == ["'" + EVIL, "40"]
     text = chart_files.to_csv(res, MARKING).decode("utf-8-sig")

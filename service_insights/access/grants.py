@@ -77,16 +77,27 @@ def clamp(scope: Scope, viewer: Viewer) -> Scope:
         return scope
     own_marac = viewer.role != "commissioner"
     if scope.is_all:
-        label = ("Your areas" if viewer.role == "commissioner"
-                 else "Your service" if len(viewer.services) == 1 else "Your services")
-        return Scope(viewer.services, viewer.areas, own_marac, label)
+        return Scope(viewer.services, viewer.areas, own_marac,
+                     _label_by_id(viewer.services, viewer.areas, own_marac))
     allowed, allowed_areas = set(viewer.services), set(viewer.areas or ())
     services = tuple(s for s in scope.services if s in allowed)
     areas = tuple(a for a in (scope.areas or ()) if a in allowed_areas)
     by_service = scope.by_service or own_marac
     if (services, areas, by_service) == (scope.services, scope.areas, scope.by_service):
         return scope
-    return Scope(services, areas, by_service, scope.label if services else "No services")
+    # Narrowed: the asked-for label would claim services this scope no longer holds.
+    return Scope(services, areas, by_service,
+                 _label_by_id(services, areas, by_service) if services else "No services")
+
+
+def _label_by_id(services: tuple[str, ...], areas: tuple[str, ...] | None,
+                 by_service: bool) -> str:
+    """A label naming a clamped scope by id (clamp has no names to hand; the sidebar and
+    the command line name scopes by name and id before they get here). Never "Your
+    service": exports carry the label, and must say whose figures they hold."""
+    if by_service or not areas:
+        return ("Service " if len(services) == 1 else "Services ") + ", ".join(services)
+    return ("Area " if len(areas) == 1 else "Areas ") + ", ".join(areas)
 
 
 def visible_services(catalogue: pl.DataFrame, viewer: Viewer) -> pl.DataFrame:

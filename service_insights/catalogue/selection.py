@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from service_insights.access.grants import Viewer
 from service_insights.catalogue import periods
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import ALL_SERVICES, Scope
@@ -23,19 +24,67 @@ class Selection:
     period: Period
 
 
+NAMED_UP_TO = 3
+"""A scope of up to this many services (or areas) is labelled with each one's name and id;
+a larger one with its count and ids, so a legend or file name stays readable."""
+
+
+def services_label(rows: pl.DataFrame) -> str:
+    """What a scope of services shows, by name and id: "Riverside Idva (S01)".
+
+    The label travels with every export (subtitle, legend, CSV/XLSX stamp, pack cover,
+    file name, audit entry), so a file forwarded to someone else says whose figures it
+    holds; "Your service" is only ever a screen heading.
+    """
+    pairs = sorted(zip(rows["service_id"].to_list(), rows["name"].to_list(), strict=True))
+    if not pairs:
+        return "No services"
+    if len(pairs) <= NAMED_UP_TO:
+        return ", ".join(f"{name} ({sid})" for sid, name in pairs)
+    return f"{len(pairs)} services: {', '.join(sid for sid, _ in pairs)}"
+
+
+def areas_label(rows: pl.DataFrame, areas: Sequence[str]) -> str:
+    """What a scope of whole areas shows, by name and code: "Ashcombe (E06000001)"."""
+    names = dict(zip(rows["area_code"].to_list(), rows["area_name"].to_list(), strict=True))
+    codes = sorted(set(areas))
+    if len(codes) <= NAMED_UP_TO:
+        return ", ".join(f"{names[c]} ({c})" if c in names else c for c in codes)
+    return f"{len(codes)} areas: {', '.join(codes)}"
+
+
+def _chosen_services(table: pl.DataFrame, chosen: Sequence[str]) -> Scope:
+    rows = table.filter(pl.col("service_id").is_in(list(chosen)))
+    return Scope(tuple(sorted(set(chosen))), tuple(sorted(set(rows["area_code"]))), True,
+                 services_label(rows))
+
+
+def _whole_areas(table: pl.DataFrame, areas: Sequence[str]) -> Scope:
+    rows = table.filter(pl.col("area_code").is_in(list(areas)))
+    return Scope(tuple(sorted(rows["service_id"])), tuple(sorted(set(areas))), False,
+                 areas_label(rows, areas))
+
+
 def resolve_scope(services: pl.DataFrame, areas: list[str], chosen: list[str]) -> Scope:
-    """Turn the sidebar's choice into a Scope: chosen services win over chosen areas."""
+    """Turn the sidebar's choice into a Scope: chosen services win over chosen areas.
+
+    `services` is main.services with area names (service_id, name, area_code, area_name).
+    """
     if chosen:
-        rows = services.filter(pl.col("service_id").is_in(chosen))
-        names = rows["name"].to_list()
-        label = names[0] if len(names) == 1 else f"{len(names)} services"
-        return Scope(tuple(sorted(chosen)), tuple(sorted(set(rows["area_code"]))), True, label)
+        return _chosen_services(services, chosen)
     if areas:
-        rows = services.filter(pl.col("area_code").is_in(areas))
-        names = sorted(set(rows["area_name"].to_list()))
-        label = names[0] if len(names) == 1 else f"{len(names)} areas"
-        return Scope(tuple(sorted(rows["service_id"])), tuple(sorted(areas)), False, label)
+        return _whole_areas(services, areas)
     return ALL_SERVICES
+
+
+def viewer_scope(services: pl.DataFrame, viewer: Viewer) -> Scope:
+    """Everything this viewer may see, labelled by name: what "nothing chosen" means for
+    a service manager (their services) or a commissioner (their areas)."""
+    if viewer.sees_everything:
+        return ALL_SERVICES
+    if viewer.role == "commissioner":
+        return _whole_areas(services, viewer.areas or ())
+    return _chosen_services(services, viewer.services)
 
 
 def services_table(store: db.Store) -> pl.DataFrame:
@@ -58,25 +107,17 @@ def scope_for(store: db.Store, areas: Sequence[str] = (),
         raise ValueError(f"unknown area code {', '.join(unknown)}; the store has "
                          f"{', '.join(sorted(known_areas))}")
     if services:
-        rows = table.filter(pl.col("service_id").is_in(list(services)))
-        names = rows["name"].to_list()
-        label = names[0] if len(names) == 1 else f"{len(names)} services"
-        return Scope(tuple(sorted(set(services))), tuple(sorted(set(rows["area_code"]))),
-                     True, label)
+        return _chosen_services(table, services)
     if areas:
-        rows = table.filter(pl.col("area_code").is_in(list(areas)))
-        names = sorted(set(rows["area_name"].to_list()))
-        label = names[0] if len(names) == 1 else f"{len(names)} areas"
-        return Scope(tuple(sorted(rows["service_id"])), tuple(sorted(set(areas))), False,
-                     label)
+        return _whole_areas(table, areas)
     return ALL_SERVICES
 
 
 def each_service(store: db.Store, scope: Scope) -> list[Scope]:
-    """One single-service scope per service in `scope`, labelled with the service's name."""
+    """One single-service scope per service in `scope`, labelled with its name and id."""
     table = services_table(store)
     wanted = set(scope.services or table["service_id"].to_list())
-    return [Scope((sid,), (area,), True, name)
+    return [Scope((sid,), (area,), True, f"{name} ({sid})")
             for sid, name, area in zip(table["service_id"], table["name"], table["area_code"],
                                        strict=True) if sid in wanted]
 

@@ -11,7 +11,7 @@ import streamlit as st
 from service_insights.access import grants
 from service_insights.catalogue import periods
 from service_insights.catalogue.scope import ALL_SERVICES
-from service_insights.catalogue.selection import Selection, resolve_scope
+from service_insights.catalogue.selection import Selection, resolve_scope, viewer_scope
 from service_insights.ui import lifecycle, signin
 
 
@@ -60,7 +60,10 @@ def sidebar_filters(viewer: grants.Viewer | None = None) -> Selection:
             st.warning("Synthetic sample data: not real services or people.",
                        icon=":material/info:")
         st.caption(f"Data as of {s.meta.get('data_as_of', 'unknown')}.")
-    return Selection(grants.clamp(resolve_scope(services, areas, chosen), viewer), period)
+    scope = resolve_scope(services, areas, chosen)
+    if scope.is_all:  # nothing chosen: everything this viewer may see, named
+        scope = viewer_scope(services, viewer)
+    return Selection(grants.clamp(scope, viewer), period)
 
 
 def current_selection() -> Selection:
