@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from service_insights.ui import chart_blocks
+from service_insights.ui import chart_blocks, tables
 
 st.title("Query health")
 st.write(
@@ -15,4 +15,4 @@ if broken.height:
     st.error(f"{broken.height} of {table.height} query files need attention.")
 else:
     st.success(f"All {table.height} query files parse and run.")
-st.dataframe(table, hide_index=True, width="stretch")
+tables.show(table)

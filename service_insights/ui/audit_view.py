@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from service_insights.access import audit
-from service_insights.ui import signin
+from service_insights.ui import signin, tables
 
 
 def render_audit_log(limit: int = 500) -> None:
@@ -19,4 +19,4 @@ def render_audit_log(limit: int = 500) -> None:
         return
     frame = pl.DataFrame([{k: str(v) for k, v in e.items()} for e in reversed(events)],
                          infer_schema_length=None)
-    st.dataframe(frame, hide_index=True, width="stretch")
+    tables.show(frame)

@@ -19,7 +19,7 @@ from service_insights.catalogue.scope import Scope
 from service_insights.catalogue.selection import Selection
 from service_insights.findings import significance, stats
 from service_insights.presentation import captions, charts
-from service_insights.ui import downloads, lifecycle, signin
+from service_insights.ui import downloads, lifecycle, signin, tables
 from service_insights.ui.filters import current_selection
 
 
@@ -87,10 +87,10 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             _render_kpis(res)
         elif spec.chart == "table":
             st.markdown(f"**{spec.title}**")
-            st.dataframe(charts.table_frame(res), hide_index=True, width="stretch")
+            tables.show(charts.table_frame(res))
         else:
             st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
-                            theme=None, config={"displaylogo": False})
+                            theme=None, config=tables.FIGURE_CONFIG)
         st.caption(captions.caption(res))
         downloads.download_buttons(res, key=qid)
         if spec.notes:

@@ -9,7 +9,7 @@ from service_insights import settings
 from service_insights.access import audit
 from service_insights.ingest import importer, pseudonym
 from service_insights.store import db, registry
-from service_insights.ui import signin
+from service_insights.ui import signin, tables
 
 PROBLEMS_SHOWN = 1_000
 
@@ -97,20 +97,20 @@ def show_result() -> None:
         n = result.problems.height
         if n > PROBLEMS_SHOWN:
             st.caption(f"Showing the first {PROBLEMS_SHOWN:,} of {n:,} problems.")
-        st.dataframe(result.problems.head(PROBLEMS_SHOWN), hide_index=True, width="stretch")
-        st.dataframe(result.problems.group_by("field").len("problems")
-                     .sort("problems", descending=True), hide_index=True)
+        tables.show(result.problems.head(PROBLEMS_SHOWN))
+        tables.show(result.problems.group_by("field").len("problems")
+                    .sort("problems", descending=True), width="content")
         return
     st.success(result.headline())
     q = result.quality
     st.write(f"Open cases (no exit date): {q.open_cases:,}.")
     c1, c2 = st.columns(2)
     c1.subheader("Cases by financial year")
-    c1.dataframe(q.by_year, hide_index=True)
+    tables.show(q.by_year, where=c1, width="content")
     c2.subheader("Date ranges")
-    c2.dataframe(q.dates, hide_index=True)
+    tables.show(q.dates, where=c2, width="content")
     st.subheader("Optional fields left blank")
-    st.dataframe(q.blanks, hide_index=True, width="stretch")
+    tables.show(q.blanks)
 
 
 def store_kind() -> str | None:

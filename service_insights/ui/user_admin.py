@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from service_insights.access import accounts, audit, grants
-from service_insights.ui import signin
+from service_insights.ui import signin, tables
 
 
 def render(services: pl.DataFrame) -> None:
@@ -21,7 +21,7 @@ def render(services: pl.DataFrame) -> None:
              "e-mail (identity provider)": u.email,
              "password set": "yes" if u.password_hash else "no"} for u in users.values()]
     if rows:
-        st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+        tables.show(pl.DataFrame(rows))
     else:
         st.info(f"No users yet in `{accounts.users_path()}`.")
     names = dict(zip(services["service_id"], services["name"], strict=True))

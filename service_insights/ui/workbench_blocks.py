@@ -10,7 +10,7 @@ from service_insights import settings
 from service_insights.access import audit
 from service_insights.catalogue import catalog, workbench
 from service_insights.presentation import charts
-from service_insights.ui import signin
+from service_insights.ui import signin, tables
 
 EXAMPLE = """select
     risk_level,
@@ -53,7 +53,7 @@ def render(store, selection) -> None:
     if outcome is None or outcome.sql != sql.strip().rstrip(";").strip():
         return
     shown = outcome.protected.display()
-    st.dataframe(shown, hide_index=True, width="stretch")
+    tables.show(shown)
     note = outcome.protected.note()
     st.caption(f"{shown.height} rows in {outcome.seconds * 1000:.0f} ms. {note}"
                + (" The result was cut at the row limit." if outcome.truncated else ""))
@@ -72,7 +72,8 @@ def _quick_chart(outcome: workbench.Outcome) -> None:
                            marker_color=charts.SCOPE_COLOUR))
     fig.update_layout(template="plotly_white", title=f"{y} by {x}", height=360,
                       xaxis_title=x, yaxis_title=y, margin=dict(t=50, l=60, r=20, b=60))
-    st.plotly_chart(fig, width="stretch", theme=None, key="wb_chart")
+    st.plotly_chart(fig, width="stretch", theme=None, key="wb_chart",
+                    config=tables.FIGURE_CONFIG)
 
 
 def _save_form(outcome: workbench.Outcome) -> None:
