@@ -84,7 +84,7 @@ def test_sidebar_service_and_year_change_the_figures(app, sample_db):
     assert one_service != everyone
     assert one_service == independent_headlines(sample_db, "2024-25", SERVICE.service_id)
     expect(app.page.get_by_test_id("stMain")).to_contain_text(
-        f"{SERVICE.name} · financial year 2024-25")
+        f"{SERVICE.name} ({SERVICE.service_id}) · financial year 2024-25")
 
     app.choose_year("2022-23")
     earlier = app.metrics()
