@@ -63,6 +63,12 @@ def _base() -> str:
     return f"/{base}" if base else ""
 
 
+def _cookie() -> str | None:
+    """The session token the browser sent with this tab's WebSocket, if any."""
+    token = st.context.cookies.get(sessions.COOKIE)
+    return token if isinstance(token, str) and token else None  # AppTest: a stand-in
+
+
 def _ended(message: str) -> None:
     """Forget this browser session's viewer, say why, and offer the sign-in form."""
     st.session_state.pop(_KEY, None)
@@ -84,7 +90,7 @@ def require(store: db.Store) -> grants.Viewer:
     except accounts.UsersFileError as exc:
         st.error(f"The users file could not be read: {exc}")
         st.stop()
-    token = st.context.cookies.get(sessions.COOKIE)
+    token = _cookie()
     if token:
         return _from_session(store, token, users)
     if _oidc_configured() and getattr(st.user, "is_logged_in", False):
