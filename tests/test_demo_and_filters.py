@@ -33,18 +33,20 @@ def test_the_demo_offers_no_administrator_view(app_env):
     first, area = _first_service(app_env)
     assert box.options == [f"Service manager ({first})", f"Commissioner ({area})",
                            "Analyst (every service)"]
-    assert box.value == "service_manager", "the narrowest view first"
+    assert box.value == "analyst", "every service, as the sample is meant to be explored"
 
 
 def test_an_address_cannot_make_the_demo_an_administrator(app_env):
     at = app_test()
     at.query_params["as"] = "admin"
     at.run()
-    assert at.session_state["viewer"].role == "service_manager"
+    assert at.session_state["viewer"].role == "analyst"
+    assert not at.session_state["viewer"].can("users")
 
 
 def test_a_demo_service_manager_sees_only_one_service(app_env):
     at = app_test()
+    at.query_params["as"] = "service_manager"
     at.run()
     viewer = at.session_state["viewer"]
     assert len(viewer.services) == 1

@@ -213,7 +213,7 @@ def _demo(store: db.Store) -> grants.Viewer:
               "analyst": "Analyst (every service)"}
     if "demo_role" not in st.session_state:
         wanted = st.query_params.get(DEMO_PARAM)
-        st.session_state["demo_role"] = wanted if wanted in DEMO_ROLES else DEMO_ROLES[0]
+        st.session_state["demo_role"] = wanted if wanted in DEMO_ROLES else "analyst"
     with st.sidebar:
         role = st.selectbox("View the demo as", DEMO_ROLES, key="demo_role",
                             format_func=labels.get)

@@ -11,14 +11,15 @@ import pytest
 from playwright.sync_api import expect
 
 from service_insights import cli
-from service_insights.access import accounts, sessions
+from service_insights.access import accounts, audit, sessions
 from service_insights.store import synth
 from tests.browser.harness import App
-from tests.browser.test_dashboard import independent_headlines
+from tests.browser.test_dashboard import ADMIN_PAGES, PAGES, independent_headlines
 
 SERVICE = next(s for s in synth.SERVICES if s.service_id == "S03")
 ADMIN_HEADINGS = {"Users", "Import your records", "Audit log"}
-PASSWORDS = {"ana": "an analyst's long password", "sam": "a service manager's password"}
+PASSWORDS = {"ana": "an analyst's long password", "sam": "a service manager's password",
+             "root": "the administrator's password"}
 
 
 def headings(app: App) -> set[str]:
@@ -59,6 +60,7 @@ def test_anonymous_demo_cannot_reach_users_import_or_audit(app, server):
 def accounts_server(sample_db, start_server, tmp_path):
     users = tmp_path / "users.yaml"
     accounts.save_user(accounts.User("ana", "analyst"), PASSWORDS["ana"], users)
+    accounts.save_user(accounts.User("root", "admin"), PASSWORDS["root"], users)
     accounts.save_user(accounts.User("sam", "service_manager", ("S03",)), PASSWORDS["sam"],
                        users)
     return start_server(sample_db, SI_USERS_FILE=str(users)), users
@@ -139,3 +141,38 @@ def test_a_user_disabled_from_the_cli_is_refused_at_their_next_click(
         app.page.get_by_role("button", name="Sign in", exact=True).click()
     expect(app.page.get_by_test_id("stMain")).to_contain_text(accounts.DISABLED)
     expect(app.page.get_by_test_id("stMetric")).to_have_count(0)
+
+
+def test_an_administrator_opens_the_admin_pages_and_disables_a_user(
+        accounts_server, new_app, monkeypatch):
+    """The pages the demo never shows, as a signed-in administrator; the Users page's
+    lifecycle form disables a user, which ends their session and is audited."""
+    srv, users = accounts_server
+    sam = new_app(srv).open()
+    sign_in(sam, "sam")
+    app = new_app(srv).open()
+    sign_in(app, "root")
+    pages = app.nav_pages()
+    assert sorted(pages) == PAGES
+    for page in ADMIN_PAGES:
+        app.goto_page(pages[page])
+        assert app.errors() == []
+        app.screenshot(page)
+    app.goto_page(pages["users"])
+    form = app.page.get_by_test_id("stForm").filter(has_text="Disable, enable, remove")
+    combo = form.get_by_test_id("stSelectbox").get_by_role("combobox")  # no rerun in a form
+    combo.click()
+    app.page.get_by_role("option", name="sam", exact=True).click()
+    expect(combo).to_have_value("sam")
+    form.get_by_text("Disable", exact=True).click()
+    form.get_by_text("Yes, do this").click()
+    form.get_by_role("button", name="Apply").click()
+    expect(app.page.get_by_test_id("stMain")).to_contain_text(
+        "Disable: sam, done; 1 open session(s) ended.")
+    monkeypatch.setenv("SI_USERS_FILE", str(users))
+    assert accounts.load_users()["sam"].disabled
+    monkeypatch.setenv("SI_AUDIT_LOG", str(srv.env["SI_AUDIT_LOG"]))
+    event = audit.read()[-1]
+    assert (event["who"], event["action"], event["user"]) == ("root", "user_disabled", "sam")
+    sam.page.get_by_test_id("stSidebar").get_by_text("Quarter", exact=True).click()
+    expect(sam.page.get_by_test_id("stMain")).to_contain_text("Your session has ended")
