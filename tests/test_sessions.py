@@ -227,6 +227,19 @@ def test_a_signin_posted_from_another_site_is_refused(client, headers):
     assert r.text == "Sign-in refused: the form was not sent from this site."
 
 
+def test_a_proxy_that_drops_the_port_from_host_is_still_same_site(client):
+    """nginx's `proxy_set_header Host $host` passes the name without the port."""
+    r = signin(client, headers={"origin": "https://insights.test:8443"})
+    assert r.status_code == 303 and sessions.COOKIE in r.headers["set-cookie"]
+
+
+def test_another_port_is_refused_when_the_host_names_one(client):
+    r = client.post("/signin", data={"username": "sam", "password": PASSWORD},
+                    headers={"origin": "http://insights.test:8080",
+                             "host": "insights.test:8501"})
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+
+
 @pytest.mark.parametrize("nxt", ["//evil.example/x", "https://evil.example/", "/\\evil.example",
                                  "javascript:alert(1)"])
 def test_signin_never_redirects_off_site(client, nxt):

@@ -54,7 +54,12 @@ def _same_site(request: Request) -> bool:
         source = request.headers.get("referer")
     if not source:
         return False
-    return urlsplit(source).netloc.lower() == request.headers.get("host", "").lower()
+    came = urlsplit(source)
+    host = urlsplit(f"//{request.headers.get('host', '')}")
+    if not came.hostname or came.hostname != host.hostname:
+        return False
+    # A proxy may pass the host without its port (nginx's $host): then the name decides.
+    return host.port is None or came.port == host.port
 
 
 def _back_to(base: str, wanted: str | None, **params: str) -> str:
