@@ -17,13 +17,14 @@ from service_insights.access import audit
 
 
 def _run(args: argparse.Namespace) -> int:
-    app = settings.ROOT / "dashboard.py"
+    """Serve serve.py (the dashboard plus its sign-in routes, an st.App) with uvicorn, on
+    127.0.0.1 unless --address says otherwise: put it behind a reverse proxy with TLS to
+    reach it from other machines (README)."""
+    app = settings.ROOT / "serve.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--browser.gatherUsageStats", "false"]
+           "--server.address", args.address, "--browser.gatherUsageStats", "false"]
     if args.headless:
         cmd += ["--server.headless", "true"]
-    if args.address:
-        cmd += ["--server.address", args.address]
     os.execv(sys.executable, cmd)
     return 0  # not reached
 
@@ -146,36 +147,80 @@ def _os_user() -> str:
 
 
 def _users(args: argparse.Namespace) -> int:
-    """Add or list dashboard users; passwords are read from stdin or a prompt, never
-    from the command line (where other users could see them)."""
+    """Add, list, disable, enable, remove users or change a password; passwords are read
+    from stdin or a prompt, never from the command line (where other users could see
+    them). Every change is audited; every refusal is one sentence on stderr."""
     from service_insights.access import accounts
 
-    if args.action == "list":
-        for user in accounts.load_users().values():
-            grants = ", ".join(user.services or user.areas) or "everything"
-            print(f"{user.username}\t{user.role}\t{grants}\t{user.email}")
-        return 0
-    if not args.name:
-        print("users: give the new user's name: users add NAME --role ...", file=sys.stderr)
-        return 1
-    problem = accounts.grant_problem(args.role, args.services, args.areas)
-    if problem:  # before asking for a password
-        print(f"users: {problem} (--role, --services, --areas)", file=sys.stderr)
-        return 1
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif args.no_password:
-        password = None
-    else:
-        password = getpass.getpass(f"Password for {args.name} (12 characters or more): ")
-    split = lambda v: tuple(x.strip() for x in (v or "").split(",") if x.strip())  # noqa: E731
-    user = accounts.User(args.name.lower(), args.role, split(args.services), split(args.areas),
-                     (args.email or "").lower())
     try:
-        accounts.save_user(user, password)
-    except ValueError as exc:
-        print(f"users: {exc}", file=sys.stderr)
+        if args.action == "list":
+            for user in accounts.load_users().values():
+                grants = ", ".join(user.services or user.areas) or "everything"
+                state = "\tdisabled" if user.disabled else ""
+                print(f"{user.username}\t{user.role}\t{grants}\t{user.email}{state}")
+            return 0
+        if not args.name:
+            print(f"users: give the user's name: users {args.action} NAME", file=sys.stderr)
+            return 1
+        name = args.name.strip().lower()
+        if args.action == "add":
+            return _users_add(args, name)
+        if name not in accounts.load_users():
+            print(f"users: there is no user called {name!r} in {accounts.users_path()}.",
+                  file=sys.stderr)
+            return 1
+        if args.action == "passwd":
+            password = _password(args, name)
+            ended = accounts.set_password(name, password or "")
+            audit.record(_os_user(), "user_password_changed", user=name, sessions_ended=ended,
+                         via="cli")
+            print(f"Changed the password of {name}; {ended} open session(s) ended.")
+        elif args.action in ("disable", "enable"):
+            ended = accounts.set_disabled(name, args.action == "disable")
+            audit.record(_os_user(), f"user_{args.action}d", user=name, sessions_ended=ended,
+                         via="cli")
+            print(f"{args.action.capitalize()}d {name}"
+                  + (f"; {ended} open session(s) ended." if args.action == "disable" else "."))
+        else:  # remove
+            ended = accounts.remove_user(name)
+            audit.record(_os_user(), "user_removed", user=name, sessions_ended=ended,
+                         via="cli")
+            print(f"Removed {name}; {ended} open session(s) ended.")
+        return 0
+    except (ValueError, OSError) as exc:
+        print(f"users: {exc}.", file=sys.stderr)
         return 1
+
+
+def _password(args: argparse.Namespace, name: str) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if args.no_password:
+        return None
+    return getpass.getpass(f"Password for {name} (12 characters or more): ")
+
+
+def _users_add(args: argparse.Namespace, name: str) -> int:
+    from service_insights.access import accounts
+    from service_insights.store import db, registry
+
+    split = lambda v: tuple(x.strip() for x in (v or "").split(",") if x.strip())  # noqa: E731
+    services, areas = split(args.services), split(args.areas)
+    problem = accounts.grant_problem(args.role, services, areas)
+    if problem is None and (services or areas):
+        try:
+            known = registry.services()["service_id"].to_list(), registry.area_codes()
+        except db.StoreError as exc:
+            print(f"users: the store could not be read to check the grants ({exc})",
+                  file=sys.stderr)
+            return 1
+        problem = accounts.unregistered_problem(services, areas, *known)
+    if problem:  # before asking for a password
+        print(f"users: {problem} (--role, --services, --areas).", file=sys.stderr)
+        return 1
+    password = _password(args, name)
+    user = accounts.User(name, args.role, services, areas, (args.email or "").lower())
+    accounts.save_user(user, password)
     audit.record(_os_user(), "user_saved", user=user.username, role=user.role, via="cli")
     print(f"Saved {user.username} ({user.role}) in {accounts.users_path()}.")
     return 0
@@ -194,8 +239,13 @@ def _write(out: Path, data: bytes) -> None:
 
 
 def _add_users_parser(sub) -> None:
-    users = sub.add_parser("users", help="add or list dashboard users")
-    users.add_argument("action", choices=["add", "list"])
+    users = sub.add_parser(
+        "users", help="add, list, disable, enable, remove dashboard users or set a password",
+        description="Manage dashboard users. The first administrator is added here: "
+        "users add NAME --role admin. disable, passwd and remove end the user's open "
+        "sessions at once.")
+    users.add_argument("action", choices=["add", "list", "disable", "enable", "remove",
+                                          "passwd"])
     users.add_argument("name", nargs="?", default="")
     users.add_argument("--role", default="service_manager")
     users.add_argument("--services", help="comma-separated service ids (service managers)")
@@ -295,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the dashboard (builds the sample on first start)")
     run.add_argument("--port", type=int, default=8501)
-    run.add_argument("--address", default=None, help="e.g. 127.0.0.1")
+    run.add_argument("--address", default="127.0.0.1",
+                     help="the address to listen on (default 127.0.0.1: this machine only; "
+                     "0.0.0.0 for every interface, behind a TLS reverse proxy)")
     run.add_argument("--headless", action="store_true", help="do not open a browser")
     run.set_defaults(func=_run)
     sample = sub.add_parser("sample", help="build the synthetic sample database")

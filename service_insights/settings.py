@@ -31,6 +31,10 @@ class Settings:
     max_rows: int
     sample_cases: int
     sample_seed: int
+    session_idle_minutes: int = 30
+    """A signed-in session ends after this long without a click (SI_SESSION_IDLE_MINUTES)."""
+    session_max_hours: int = 12
+    """...and in any case this long after sign-in (SI_SESSION_MAX_HOURS)."""
 
 
 def _int(name: str, default: int) -> int:
@@ -57,4 +61,6 @@ def get() -> Settings:
         max_rows=_int("SI_MAX_ROWS", 50_000),
         sample_cases=_int("SI_SAMPLE_CASES", 50_000),
         sample_seed=_int("SI_SAMPLE_SEED", 20240401),
+        session_idle_minutes=_int("SI_SESSION_IDLE_MINUTES", 30),
+        session_max_hours=_int("SI_SESSION_MAX_HOURS", 12),
     )

@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -20,7 +19,7 @@ from service_insights.access import accounts
 from service_insights.catalogue import periods
 from service_insights.ingest import fixture
 from service_insights.store import registry
-from tests.browser.harness import LAUNCH_ARGS
+from tests.browser.harness import LAUNCH_ARGS, run_command
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
@@ -46,11 +45,8 @@ def server(tmp_path):
            "SI_AUDIT_LOG": str(tmp_path / "audit.log"),
            "SI_PSEUDONYM_KEY": "browser-test-key-0123456789abcdef"}
     env.pop("SI_PSEUDONYM_KEY_FILE", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(settings.ROOT / "dashboard.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(run_command(port), cwd=settings.ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -9,10 +9,13 @@ the signed-in e-mail address is then looked up here for the role and services.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from service_insights.access import grants
+from service_insights.access import grants, sessions
 from service_insights.settings import ROOT
 
 _hasher = PasswordHasher()
@@ -37,6 +40,8 @@ class User:
     areas: tuple[str, ...] = ()
     email: str = ""
     password_hash: str = ""
+    disabled: bool = False
+    """A disabled user cannot sign in, and their open sessions are refused."""
 
 
 class UsersFileError(ValueError):
@@ -67,7 +72,7 @@ def load_users(path: Path | None = None) -> dict[str, User]:
         out[str(name).lower()] = User(
             str(name).lower(), role, tuple(item.get("services") or ()),
             tuple(item.get("areas") or ()), str(item.get("email") or "").lower(),
-            str(item.get("password_hash") or ""))
+            str(item.get("password_hash") or ""), bool(item.get("disabled", False)))
     return out
 
 
@@ -82,16 +87,62 @@ def grant_problem(role: str, services, areas) -> str | None:
     return None
 
 
+def unregistered_problem(services, areas, known_services, known_areas) -> str | None:
+    """A grant of a service or area the store does not hold, named with the valid ids.
+
+    A typo (S77 for S07) would otherwise save a user who sees nothing, or who would see a
+    service registered later under that id without anyone deciding they should.
+    """
+    for kind, asked, known in (("service", services, known_services),
+                               ("area", areas, known_areas)):
+        unknown = [x for x in asked or () if x not in set(known)]
+        if unknown:
+            valid = ", ".join(sorted(known)) or "none yet"
+            return (f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
+                    f"registered {kind}; the registered {kind} ids are {valid}")
+    return None
+
+
+@contextlib.contextmanager
+def _edit(path: Path | None = None) -> Iterator[dict]:
+    """The users file's mapping, changed by the caller and written back whole (0600,
+    temporary file renamed over), under an exclusive lock so that two administrators do
+    not lose each other's changes."""
+    p = path or users_path()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(p.with_name(f".{p.name}.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = {"users": {}}
+        if p.exists():
+            try:
+                data = yaml.safe_load(p.read_text(encoding="utf-8")) or {"users": {}}
+            except yaml.YAMLError as exc:
+                raise UsersFileError(f"{p} is not valid YAML: {exc}") from exc
+            data["users"] = data.get("users") or {}
+        yield data["users"]
+        sessions.write_private(p, yaml.safe_dump(data, sort_keys=True))
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+
+
+def _check_password(password: str) -> str:
+    if len(password) < 12:
+        raise ValueError("a password needs at least 12 characters")
+    return _hasher.hash(password)
+
+
 def save_user(user: User, password: str | None, path: Path | None = None) -> None:
-    """Add or replace a user; the password is stored only as an argon2id hash."""
+    """Add or replace a user; the password is stored only as an argon2id hash.
+
+    A new password ends the user's sessions. Whether a user is disabled is kept as it
+    was (enabling and disabling are `set_disabled`, so an edit never re-enables anyone).
+    """
     problem = grant_problem(user.role, user.services, user.areas)
     if problem:
         raise ValueError(problem)
-    p = path or users_path()
-    data = {"users": {}}
-    if p.exists():
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {"users": {}}
-        data.setdefault("users", {})
+    new_hash = _check_password(password) if password else None
     entry = {"role": user.role}
     if user.services:
         entry["services"] = list(user.services)
@@ -99,20 +150,57 @@ def save_user(user: User, password: str | None, path: Path | None = None) -> Non
         entry["areas"] = list(user.areas)
     if user.email:
         entry["email"] = user.email
-    old = data["users"].get(user.username) or {}
-    if password:
-        if len(password) < 12:
-            raise ValueError("a password needs at least 12 characters")
-        entry["password_hash"] = _hasher.hash(password)
-    elif old.get("password_hash"):
-        entry["password_hash"] = old["password_hash"]
-    data["users"][user.username] = entry
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(data, fh, sort_keys=True)
-    os.replace(tmp, p)
+    with _edit(path) as users:
+        old = users.get(user.username) or {}
+        if new_hash:
+            entry["password_hash"] = new_hash
+        elif old.get("password_hash"):
+            entry["password_hash"] = old["password_hash"]
+        if user.disabled or old.get("disabled"):
+            entry["disabled"] = True
+        users[user.username] = entry
+    if new_hash and old:
+        _sessions(path).revoke_user(user.username)
+
+
+def _existing(users: dict, username: str) -> dict:
+    entry = users.get(username)
+    if entry is None:
+        raise ValueError(f"there is no user called {username!r}")
+    return entry
+
+
+def set_password(username: str, password: str, path: Path | None = None) -> int:
+    """Change a user's password; ends all their sessions (returns how many)."""
+    new_hash = _check_password(password or "")
+    with _edit(path) as users:
+        _existing(users, username)["password_hash"] = new_hash
+    return _sessions(path).revoke_user(username)
+
+
+def set_disabled(username: str, disabled: bool, path: Path | None = None) -> int:
+    """Disable (or enable) a user. Disabling ends all their sessions at once (returns how
+    many); the dashboard also refuses a disabled user on every script run."""
+    with _edit(path) as users:
+        entry = _existing(users, username)
+        if disabled:
+            entry["disabled"] = True
+        else:
+            entry.pop("disabled", None)
+    return _sessions(path).revoke_user(username) if disabled else 0
+
+
+def remove_user(username: str, path: Path | None = None) -> int:
+    """Delete a user and end their sessions (returns how many)."""
+    with _edit(path) as users:
+        _existing(users, username)
+        del users[username]
+    return _sessions(path).revoke_user(username)
+
+
+def _sessions(path: Path | None):
+    """The sessions that belong to this users file."""
+    return sessions.SessionStore(sessions.sessions_path(path))
 
 
 @dataclass
@@ -153,6 +241,9 @@ class Throttle:
 THROTTLE = Throttle()
 
 
+DISABLED = "This account is disabled. Ask an administrator if you need it again."
+
+
 @dataclass(frozen=True)
 class SignIn:
     user: User | None
@@ -183,6 +274,8 @@ def authenticate(username: str, password: str, users: dict[str, User] | None = N
         throttle.failed(key)
         return SignIn(None, "The username or password is not right.")
     throttle.succeeded(key)
+    if user.disabled:
+        return SignIn(None, DISABLED)
     return SignIn(user, "Signed in.")
 
 

@@ -18,6 +18,8 @@ from service_insights.catalogue.scope import Scope
 ROLES = ("service_manager", "commissioner", "analyst", "admin")
 ROLE_NAMES = {"service_manager": "Service manager", "commissioner": "Commissioner",
               "analyst": "Analyst", "admin": "Administrator"}
+DEMO_NEVER = frozenset({"import", "users", "save_query"})
+"""What a demo viewer may never do, whatever role it is shown as."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,14 @@ class Viewer:
         return self.services is None
 
     def can(self, action: str) -> bool:
-        """workbench: analysts and admins; import and users: admins."""
+        """workbench: analysts and admins; import and users: admins; save_query (a new
+        chart file from the workbench): analysts and admins. The demo (anyone who can
+        reach a server with only the synthetic sample and no users) never writes."""
+        if self.demo and action in DEMO_NEVER:
+            return False
         allowed = {"workbench": ("analyst", "admin"), "import": ("admin",),
-                   "users": ("admin",), "export": ROLES, "compare": ROLES}
+                   "users": ("admin",), "export": ROLES, "compare": ROLES,
+                   "save_query": ("analyst", "admin")}
         return self.role in allowed.get(action, ())
 
 

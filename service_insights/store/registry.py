@@ -128,3 +128,16 @@ def services(path: Path | None = None) -> pl.DataFrame:
                        "order by service_id").frame
     finally:
         s.close()
+
+
+def area_codes(path: Path | None = None) -> list[str]:
+    """The registered area codes (empty when there is no store)."""
+    path = Path(path or settings.get().db_path)
+    if not path.exists():
+        return []
+    s = db.Store(path)
+    try:
+        return s.query("select area_code from main.areas order by area_code").frame[
+            "area_code"].to_list()
+    finally:
+        s.close()

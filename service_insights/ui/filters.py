@@ -23,6 +23,7 @@ def sidebar_filters(viewer: grants.Viewer | None = None) -> Selection:
     services = grants.visible_services(lifecycle.services_table(), viewer)
     first, last = lifecycle.date_range()
     years = periods.financial_years_between(first, last)
+    _restore(years, services, first, last)
     with st.sidebar:
         st.header("Filters")
         kind = st.radio("Period", ["Financial year", "Quarter", "Custom dates"],
@@ -60,10 +61,76 @@ def sidebar_filters(viewer: grants.Viewer | None = None) -> Selection:
             st.warning("Synthetic sample data: not real services or people.",
                        icon=":material/info:")
         st.caption(f"Data as of {s.meta.get('data_as_of', 'unknown')}.")
+    _remember(kind)
     scope = resolve_scope(services, areas, chosen)
     if scope.is_all:  # nothing chosen: everything this viewer may see, named
         scope = viewer_scope(services, viewer)
     return Selection(grants.clamp(scope, viewer), period)
+
+
+# The sidebar's choice in the address (?period=quarter&fy=2023-24&q=2&service=S03), so that
+# a refresh, a bookmark or a link opened in a new tab shows the same filters: Streamlit
+# starts a new session, with empty session state, for each of those.
+_KINDS = {"year": "Financial year", "quarter": "Quarter", "custom": "Custom dates"}
+
+
+def _restore(years: list[str], services: pl.DataFrame, first: dt.date, last: dt.date) -> None:
+    """Seed the filters from the address once per browser session, keeping only what
+    this viewer may choose: the address is typed by anyone, so it never widens a scope
+    (and grants.clamp narrows the scope again in any case)."""
+    if st.session_state.get("_filters_restored"):
+        return
+    st.session_state["_filters_restored"] = True
+    qp = st.query_params
+    seed = {}
+    kind = _KINDS.get(qp.get("period", ""))
+    if kind:
+        seed["period_kind"] = kind
+    if qp.get("fy") in years:
+        seed["fy" if kind != "Quarter" else "q_fy"] = qp.get("fy")
+    if qp.get("q") in ("1", "2", "3", "4"):
+        seed["q"] = int(qp.get("q"))
+    try:
+        start, end = (dt.date.fromisoformat(qp.get(k, "")) for k in ("from", "to"))
+        if first <= start <= end <= last:
+            seed["custom"] = (start, end)
+    except ValueError:
+        pass
+    area_codes = set(services["area_code"])
+    areas = [a for a in qp.get_all("area") if a in area_codes]
+    if areas:
+        seed["areas"] = areas
+    pool = services.filter(pl.col("area_code").is_in(areas)) if areas else services
+    chosen = [x for x in qp.get_all("service") if x in set(pool["service_id"])]
+    if chosen:
+        seed["services"] = chosen
+    for key, value in seed.items():
+        st.session_state.setdefault(key, value)
+
+
+def _remember(kind: str) -> None:
+    """Write the sidebar's choice to the address (only what changed)."""
+    state = st.session_state
+    wanted: dict[str, str | list[str]] = {
+        "period": next(k for k, v in _KINDS.items() if v == kind)}
+    if kind == "Financial year":
+        wanted["fy"] = state.get("fy")
+    elif kind == "Quarter":
+        wanted["fy"], wanted["q"] = state.get("q_fy"), str(state.get("q"))
+    else:
+        picked = state.get("custom")
+        if isinstance(picked, tuple | list) and len(picked) == 2:
+            wanted["from"], wanted["to"] = picked[0].isoformat(), picked[1].isoformat()
+    wanted["area"] = list(state.get("areas") or [])
+    wanted["service"] = list(state.get("services") or [])
+    qp = st.query_params
+    for key in ("period", "fy", "q", "from", "to", "area", "service"):
+        value = wanted.get(key)
+        if value in (None, [], "None"):
+            if key in qp:
+                del qp[key]
+        elif (qp.get_all(key) if isinstance(value, list) else qp.get(key)) != value:
+            qp[key] = value
 
 
 def current_selection() -> Selection:

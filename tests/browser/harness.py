@@ -104,8 +104,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_command(port: int) -> list[str]:
+    """How the tests start the dashboard: the way `service-insights run` does (serve.py,
+    the dashboard with its sign-in routes), on this machine only."""
+    return [sys.executable, "-m", "service_insights.cli", "run", "--port", str(port),
+            "--address", "127.0.0.1", "--headless"]
+
+
 class Server:
-    """`streamlit run dashboard.py` in its own process group, stopped as a whole."""
+    """`service-insights run` in its own process group, stopped as a whole."""
 
     def __init__(self, db_path: Path, log_path: Path, env: Mapping[str, str] | None = None):
         self.db_path = Path(db_path)
@@ -123,9 +130,7 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            run_command(self.port),
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -133,7 +138,8 @@ class Server:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log()}")
+                raise RuntimeError(f"the dashboard exited with {self.proc.returncode}:\n"
+                                   f"{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
                     if r.status == 200:

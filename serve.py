@@ -1,0 +1,17 @@
+"""The web server: the dashboard and its sign-in routes, as one ASGI app (st.App).
+
+`service-insights run` starts this file with `streamlit run`, which finds `app` below and
+serves it with uvicorn: every page is dashboard.py as before, plus POST /signin and
+POST /signout (service_insights/ui/session_routes.py), which set and clear the HttpOnly
+session cookie that a Streamlit script cannot set itself.
+"""
+
+from pathlib import Path
+
+import streamlit as st  # noqa: TID251 - the server is part of the browser layer
+from streamlit import config  # noqa: TID251
+
+from service_insights.ui import session_routes
+
+app = st.App(Path(__file__).resolve().parent / "dashboard.py",
+             routes=session_routes.routes(config.get_option("server.baseUrlPath") or ""))
