@@ -32,6 +32,22 @@ def _oidc_configured() -> bool:
         return False
 
 
+def _oidc_refusal(email: str, verified: object) -> str | None:
+    """Why the identity provider's answer cannot name a user, if it cannot.
+
+    The e-mail address is the key into the users file, so it must be there, and a
+    provider that says it has not verified the address (self-asserted, as some social and
+    multi-tenant providers allow) is not trusted with it.
+    """
+    if not email:
+        return ("Your organisation signed you in without an e-mail address, so Service "
+                "Insights cannot tell which user you are; ask an administrator.")
+    if verified is False or str(verified).lower() == "false":
+        return (f"Your organisation has not verified the address {email}, so Service "
+                "Insights cannot sign you in with it.")
+    return None
+
+
 def _catalogue(store: db.Store):
     return store.query("select service_id, area_code from main.services").frame
 
@@ -56,11 +72,15 @@ def require(store: db.Store) -> grants.Viewer:
         st.session_state[_KEY] = viewer
         return viewer
     if _oidc_configured() and getattr(st.user, "is_logged_in", False):
-        user = accounts.user_for_email(st.user.get("email", ""), users)
+        email = str(st.user.get("email") or "").strip().lower()
+        refusal = _oidc_refusal(email, st.user.get("email_verified"))
+        user = None if refusal else accounts.user_for_email(email, users)
         if user is None:
-            audit.record(str(st.user.get("email", "?")), "sign_in", ok=False, method="oidc")
-            st.error("You are signed in with your organisation, but your address is not "
-                     "registered for Service Insights. Ask an administrator to add it.")
+            audit.record(email or "?", "sign_in", ok=False, method="oidc",
+                         issuer=str(st.user.get("iss") or ""))
+            st.title("Service Insights")
+            st.error(refusal or f"{email} has no Service Insights account, so nothing can be "
+                                "shown; ask an administrator to add that address.")
             st.button("Sign out", on_click=st.logout)
             st.stop()
         return _start(store, user, "oidc")
@@ -115,5 +135,9 @@ def sidebar(viewer: grants.Viewer) -> None:
             st.session_state.pop(_KEY, None)
             st.session_state.pop("selection", None)
             if _oidc_configured() and getattr(st.user, "is_logged_in", False):
+                # st.logout sends the browser to /auth/logout, which drops the identity
+                # cookie and ends the provider's session; a rerun here would race that
+                # redirect and leave the cookie to sign the next tab straight back in.
                 st.logout()
+                st.stop()
             st.rerun()
