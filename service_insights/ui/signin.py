@@ -32,6 +32,17 @@ def _oidc_configured() -> bool:
         return False
 
 
+_AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret",
+              "server_metadata_url")
+
+
+def _oidc_missing() -> list[str]:
+    """The [auth] settings st.login needs that the secrets file lacks (st.login itself
+    would raise with a traceback on the sign-in page)."""
+    auth = st.secrets.get("auth") or {}
+    return [k for k in _AUTH_KEYS if not str(auth.get(k) or "").strip()]
+
+
 def _oidc_refusal(email: str, verified: object) -> str | None:
     """Why the identity provider's answer cannot name a user, if it cannot.
 
@@ -101,7 +112,12 @@ def _form(store: db.Store, users: dict[str, accounts.User]) -> None:
         password = st.text_input("Password", type="password", key="signin_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if _oidc_configured():
-        st.button("Sign in with your organisation", on_click=st.login)
+        missing = _oidc_missing()
+        if missing:
+            st.error(f"Sign-in through your organisation is off because the [auth] section "
+                     f"of the secrets file has no {', '.join(missing)}.")
+        else:
+            st.button("Sign in with your organisation", on_click=st.login)
     if submitted:
         result = accounts.authenticate(username, password, users)
         if result.user is None:

@@ -270,3 +270,26 @@ def test_a_forged_identity_cookie_signs_nobody_in(site, new_app):
     expect(app.page.get_by_role("heading", name=SIGN_IN_HEADING)).to_be_visible()
     expect(app.page.get_by_text("Signed in as")).to_have_count(0)
     assert_nothing_shown(app)
+
+
+def test_an_incomplete_auth_section_is_named_in_a_sentence(sample_db, tmp_path, start_server,
+                                                          new_app):
+    """An [auth] section without its client secret: no traceback, no dead button."""
+    users = tmp_path / "users.yaml"
+    _add_user({**os.environ, "SI_USERS_FILE": str(users), "SI_DB_PATH": str(sample_db),
+               "SI_AUDIT_LOG": str(tmp_path / "audit.log")},
+              "dan", "--role", "commissioner", "--areas", AREA, "--email", "dan@example.org",
+              "--no-password")
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text('[auth]\nredirect_uri = "http://127.0.0.1:1/oauth2callback"\n'
+                            'cookie_secret = "x"\nclient_id = "service-insights"\n'
+                            'server_metadata_url = "http://127.0.0.1:1/.well-known/x"\n')
+    srv = start_server(sample_db, SI_USERS_FILE=str(users),
+                       STREAMLIT_SECRETS_FILES=str(secrets_file))
+    app = new_app(srv).open()
+
+    expect(app.page.get_by_role("heading", name=SIGN_IN_HEADING)).to_be_visible()
+    errors = app.errors()
+    assert len(errors) == 1 and one_sentence(errors[0]) and "client_secret" in errors[0], errors
+    expect(app.page.get_by_role("button", name=BUTTON)).to_have_count(0)
+    expect(app.page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
