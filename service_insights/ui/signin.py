@@ -54,6 +54,33 @@ def _oidc_configured() -> bool:
         return False
 
 
+_AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret",
+              "server_metadata_url")
+
+
+def _oidc_missing() -> list[str]:
+    """The [auth] settings st.login needs that the secrets file lacks (st.login itself
+    would raise with a traceback on the sign-in page)."""
+    auth = st.secrets.get("auth") or {}
+    return [k for k in _AUTH_KEYS if not str(auth.get(k) or "").strip()]
+
+
+def _oidc_refusal(email: str, verified: object) -> str | None:
+    """Why the identity provider's answer cannot name a user, if it cannot.
+
+    The e-mail address is the key into the users file, so it must be there, and a
+    provider that says it has not verified the address (self-asserted, as some social and
+    multi-tenant providers allow) is not trusted with it.
+    """
+    if not email:
+        return ("Your organisation signed you in without an e-mail address, so Service "
+                "Insights cannot tell which user you are; ask an administrator.")
+    if verified is False or str(verified).lower() == "false":
+        return (f"Your organisation has not verified the address {email}, so Service "
+                "Insights cannot sign you in with it.")
+    return None
+
+
 def _catalogue(store: db.Store):
     return store.query("select service_id, area_code from main.services").frame
 
@@ -94,11 +121,15 @@ def require(store: db.Store) -> grants.Viewer:
     if token:
         return _from_session(store, token, users)
     if _oidc_configured() and getattr(st.user, "is_logged_in", False):
-        user = accounts.user_for_email(st.user.get("email", ""), users)
+        email = str(st.user.get("email") or "").strip().lower()
+        refusal = _oidc_refusal(email, st.user.get("email_verified"))
+        user = None if refusal else accounts.user_for_email(email, users)
         if user is None:
-            audit.record(str(st.user.get("email", "?")), "sign_in", ok=False, method="oidc")
-            st.error("You are signed in with your organisation, but your address is not "
-                     "registered for Service Insights. Ask an administrator to add it.")
+            audit.record(email or "?", "sign_in", ok=False, method="oidc",
+                         issuer=str(st.user.get("iss") or ""))
+            st.title("Service Insights")
+            st.error(refusal or f"{email} has no Service Insights account, so nothing can be "
+                                "shown; ask an administrator to add that address.")
             st.button("Sign out", on_click=st.logout)
             st.stop()
         if user.disabled:
@@ -156,7 +187,12 @@ def _form(store: db.Store, users: dict[str, accounts.User]) -> None:
         del st.query_params[session_routes.ERROR_PARAM]
     _form_html()
     if _oidc_configured():
-        st.button("Sign in with your organisation", on_click=st.login)
+        missing = _oidc_missing()
+        if missing:
+            st.error(f"Sign-in through your organisation is off because the [auth] section "
+                     f"of the secrets file has no {', '.join(missing)}.")
+        else:
+            st.button("Sign in with your organisation", on_click=st.login)
 
 
 def _here() -> str:
@@ -246,5 +282,9 @@ def sidebar(viewer: grants.Viewer) -> None:
             st.session_state.pop(_KEY, None)
             st.session_state.pop("selection", None)
             if _oidc_configured() and getattr(st.user, "is_logged_in", False):
+                # st.logout sends the browser to /auth/logout, which drops the identity
+                # cookie and ends the provider's session; a rerun here would race that
+                # redirect and leave the cookie to sign the next tab straight back in.
                 st.logout()
+                st.stop()
             st.rerun()

@@ -56,7 +56,8 @@ _WATCH_RUNS = """
     while (i < bytes.length) {
       const tag = varint(), field = tag >> 3, wire = tag & 7;
       if (wire === 0) { const v = varint(); if (field === 6) return v !== 2; }
-      else if (wire === 2) { i += varint(); }
+      // Read the length before adding it: `i += varint()` would add it to the old i.
+      else if (wire === 2) { const length = varint(); i += length; }
       else return false;
     }
     return false;
