@@ -172,7 +172,9 @@ def test_commissioner_signs_in_and_sees_only_their_area(site, new_app):
     assert offered(app, "stMultiSelect", "Area") == [f"{area_name} ({AREA})"]
     pages = set(app.nav_pages().values())
     assert not pages & {"Users", "Import", "Audit log", "SQL workbench"}, pages
-    expect(app.page.get_by_text(re.compile(r"^Headline figures · Your areas"))).to_be_visible()
+    # The scope is named by name and id, never "Your areas".
+    expect(app.page.get_by_text(re.compile(
+        rf"^Headline figures · {re.escape(f'{area_name} ({AREA})')}"))).to_be_visible()
 
     # The identity cookie is HttpOnly and SameSite; a refresh keeps the sign-in.
     cookies = {c["name"]: c for c in app.page.context.cookies()}
@@ -197,7 +199,8 @@ def test_service_manager_pages_show_only_their_service(site, new_app):
     year = app.sidebar_widget("stSelectbox", harness.FY_LABEL).get_by_role(
         "combobox").input_value()
     expected = cases_referred_by_year(site.store, SERVICE)[year]
-    expect(app.page.get_by_text(re.compile(r"^Headline figures · Your service"))).to_be_visible()
+    expect(app.page.get_by_text(re.compile(
+        rf"^Headline figures · {re.escape(f'{NAMES[SERVICE]} ({SERVICE})')}"))).to_be_visible()
     shown = app.metrics()["Cases referred"]
     assert int(shown.replace(",", "")) == expected, (shown, expected, year)
 
