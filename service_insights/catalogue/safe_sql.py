@@ -99,8 +99,8 @@ VALUE_AGGREGATES = frozenset({
 """Aggregates that return values taken from the records themselves."""
 
 RULE_COUNTS = ("the workbench returns only grouping fields and plain counts (count(*), "
-               "count(col), with or without FILTER), and a rate is declared as a count over "
-               "a base")
+               "count(col), with or without FILTER), with rates declared as a count over a "
+               "base")
 
 
 class Unsafe(ValueError):
