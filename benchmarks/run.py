@@ -142,7 +142,7 @@ def store_matches(path: Path, n: int) -> bool:
 def raw_connect(path: Path) -> duckdb.DuckDBPyConnection:
     # The same settings as the product's handle: DuckDB will not open one file twice in a
     # process with different ones. Both handles then share one buffer cache: a fair race.
-    return duckdb.connect(str(path), read_only=True, config=db._READ_ONLY_CONFIG)
+    return duckdb.connect(str(path), read_only=True, config=db.read_only_config())
 
 
 def chart_specs(ctx: Context) -> list[catalog.QuerySpec]:

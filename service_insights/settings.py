@@ -7,6 +7,7 @@ another store without import-time side effects.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,12 @@ class Settings:
     protective_marking: str
     query_timeout_s: float
     max_rows: int
+    query_memory_limit: str
+    """DuckDB's memory_limit for the dashboard's read-only store (charts, exports and the
+    workbench): a runaway query (one cross join reached 6.3 GB) is refused, not the machine
+    starved. Nothing spills to disk: records are never copied to temporary files."""
+    query_threads: int
+    """DuckDB's threads for the read-only store, so one query cannot take every core."""
     sample_cases: int
     sample_seed: int
     session_idle_minutes: int = 30
@@ -47,6 +54,14 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={raw!r} is not a whole number") from exc
 
 
+def _memory(raw: str) -> str:
+    text = raw.strip().replace(" ", "")
+    if not re.fullmatch(r"\d+(\.\d+)?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text, re.I):
+        raise ValueError(f"environment variable SI_QUERY_MEMORY_LIMIT={raw!r} is not a size "
+                         "like 2GB or 500MB")
+    return text
+
+
 def get() -> Settings:
     env = os.environ
     return Settings(
@@ -59,6 +74,8 @@ def get() -> Settings:
         protective_marking=env.get("SI_PROTECTIVE_MARKING", "OFFICIAL-SENSITIVE"),
         query_timeout_s=float(env.get("SI_QUERY_TIMEOUT_S", "20")),
         max_rows=_int("SI_MAX_ROWS", 50_000),
+        query_memory_limit=_memory(env.get("SI_QUERY_MEMORY_LIMIT", "2GB")),
+        query_threads=_int("SI_QUERY_THREADS", 2),
         sample_cases=_int("SI_SAMPLE_CASES", 50_000),
         sample_seed=_int("SI_SAMPLE_SEED", 20240401),
         session_idle_minutes=_int("SI_SESSION_IDLE_MINUTES", 30),

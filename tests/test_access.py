@@ -139,7 +139,7 @@ def test_real_data_without_users_needs_sign_in(tmp_path, monkeypatch):
 
 
 def independent_cases(db_path, service, start, end):
-    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    con = duckdb.connect(str(db_path), read_only=True, config=db.read_only_config())
     try:
         return con.execute("select count(*) from store.cases where service_id = $s and "
                            "referral_date between $a and $b",
@@ -177,7 +177,7 @@ def test_a_service_manager_sees_only_their_service_on_every_page(app_env, users_
 
 
 def _names(db_path):
-    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    con = duckdb.connect(str(db_path), read_only=True, config=db.read_only_config())
     try:
         return dict(con.execute("select service_id, name from store.services").fetchall())
     finally:

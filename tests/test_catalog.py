@@ -264,7 +264,7 @@ def test_benchmark_hidden_when_too_few_other_services(tmp_path, monkeypatch):
 def test_benchmark_on_the_sample_matches_raw_sql(sample_db, store):
     spec = catalog.get(QUERIES, "home/headline_figures").spec
     res = results.run(store, spec, ONE_SERVICE, FY, settings.get())
-    con = duckdb.connect(str(sample_db), read_only=True, config=db._READ_ONLY_CONFIG)
+    con = duckdb.connect(str(sample_db), read_only=True, config=db.read_only_config())
     try:
         hr = con.execute(
             "select round(100.0 * count(*) filter (where dash_score >= 14) / count(dash_score),"

@@ -264,7 +264,8 @@ def test_pack_lists_a_broken_chart_and_still_builds(sample_env, tmp_path, monkey
     queries = tmp_path / "queries"
     shutil.copytree(settings_mod.ROOT / "queries", queries)
     broken = queries / "children" / "families_by_social_care.sql"
-    broken.write_text(broken.read_text().replace("from cases", "from no_such_table", 1))
+    # A run-time failure (an unknown column); an unknown table is refused at load.
+    broken.write_text(broken.read_text().replace("and has_children", "and no_such_column", 1))
     (queries / "children" / "zz_unreadable.sql").write_text("select 1\n")
     monkeypatch.setenv("SI_QUERIES_DIR", str(queries))
     cfg = settings_mod.get()
@@ -275,7 +276,7 @@ def test_pack_lists_a_broken_chart_and_still_builds(sample_env, tmp_path, monkey
     omitted = {o.item: o.reason for o in pack.omitted}
     broken_title = catalog.get(queries, "children/families_by_social_care").spec.title
     assert set(omitted) == {broken_title, "queries/children/zz_unreadable.sql"}
-    assert "no_such_table" in omitted[broken_title]
+    assert "no_such_column" in omitted[broken_title]
     text = pdf_text(pack.pdf)
     assert "Omitted" in text and "zz_unreadable.sql" in text
     others = [e.spec.title for e in catalog.for_page(queries, "children")

@@ -36,7 +36,7 @@ select
 
 def expected(db_path, start, end, svc):
     # Same settings as the app's handle: DuckDB refuses a second, different one in-process.
-    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    con = duckdb.connect(str(db_path), read_only=True, config=db.read_only_config())
     try:
         return con.execute(INDEPENDENT, {"start": start, "end": end, "svc": svc}).fetchone()
     finally:

@@ -290,7 +290,7 @@ def test_a_user_disabled_mid_session_is_refused_at_the_next_run(app_env, users_f
 
 
 def registered(db_path) -> tuple[list[str], list[str]]:
-    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    con = duckdb.connect(str(db_path), read_only=True, config=db.read_only_config())
     try:
         return ([r[0] for r in con.execute("select service_id from store.services "
                                            "order by 1").fetchall()],

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from service_insights.catalogue import reference
-from service_insights.catalogue.scope import SCOPE_PARAMS
+from service_insights.catalogue.scope import SCOPE_PARAMS, check_relations
 from service_insights.store import db
 
 CHART_TYPES = ("bar", "grouped_bar", "stacked_bar", "line", "kpi", "table", "funnel", "finding")
@@ -233,6 +233,7 @@ def parse(text: str, rel: str) -> QuerySpec:
     _check_chart_needs(h, chart, y, counts, rates, measures)
     params = _params(h)
     _check_one_select(h)
+    _check_scope(h)
     benchmark, labels = _display_options(h)
     data = h.data
     return QuerySpec(
@@ -378,6 +379,15 @@ def _check_one_select(h: _Header) -> None:
     if kinds != ["SELECT"]:
         raise QueryFileError(QueryError(h.rel, h.body_line, "a query file holds exactly one "
                                         f"SELECT statement (found: {', '.join(kinds) or 'none'})"))
+
+
+def _check_scope(h: _Header) -> None:
+    """The SQL reads only the scoped relations (cases, marac_referrals, services, areas),
+    its own CTEs and VALUES lists: never main.cases, a table function or a file, which
+    would reach past the viewer's scope. Such a file is refused and its chart not run."""
+    escape = check_relations(h.sql)
+    if escape:
+        raise QueryFileError(QueryError(h.rel, h.body_line + escape.line - 1, escape.message))
 
 
 def _display_options(h: _Header) -> tuple[bool, dict]:

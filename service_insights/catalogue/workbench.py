@@ -1,13 +1,12 @@
-"""The SQL workbench: an analyst's ad-hoc, read-only, aggregate-only query.
+"""The SQL workbench: an analyst's ad-hoc, read-only question, asked safely.
 
-Three layers keep it safe, each enough on its own for the common mistakes: the SQL is
-parsed (sqlglot) and refused unless it is one SELECT over the scoped relations with no
-file, URL or system functions; it runs on its own read-only connection with external
-access disabled and configuration locked, with a time limit and a row cap; and the
-result goes through disclosure control like every chart (integer columns are counts,
-other numbers are withheld where the row's count is too small). It shows aggregates
-only: a query that returns case-level rows is refused, because rows of one person's
-characteristics can identify them even without a name.
+Four layers, each enough on its own for the common mistakes: the parsed query must have
+the shape of the catalogue's disclosure model (safe_sql: grouping keys from an allow-list
+of categorical fields, and plain counts, over the scoped relations only); it runs on a
+read-only connection with external access off, configuration locked, a memory and thread
+limit, a time limit and a row cap; its counts, and the rates declared over them, go
+through disclosure control exactly as a chart's do; and every run is written to the audit
+log with its SQL text (never its result), refused or not.
 """
 
 from __future__ import annotations
@@ -18,24 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import sqlglot
 import yaml
-from sqlglot import exp
 
-from service_insights.access import grants
-from service_insights.catalogue import catalog
+from service_insights.access import audit, grants
+from service_insights.catalogue import catalog, safe_sql
 from service_insights.catalogue.periods import Period
-from service_insights.catalogue.scope import Scope, scoped_sql
+from service_insights.catalogue.scope import RELATIONS, Scope, scoped_sql
 from service_insights.protection import disclosure
 from service_insights.settings import Settings
 from service_insights.store import db
 
-RELATIONS = ("cases", "marac_referrals", "services", "areas")
-"""What a workbench query may read: the same scoped relations as a chart."""
-FORBIDDEN_FUNCTIONS = re.compile(
-    r"^(read_|parquet_|sniff_|glob$|query$|query_table$|duckdb_|pragma_|current_setting$|"
-    r"getenv$|which_secret$|iceberg_|delta_|postgres_|mysql_|sqlite_|http)", re.I)
+__all__ = ["RELATIONS", "Outcome", "Refused", "check", "open_connection", "parse_rates",
+           "run", "save"]
+
 WORKBENCH_PARAMS = ("period_start", "period_end")
+_RATE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*=\s*([a-z][a-z0-9_]*)\s*/\s*([a-z][a-z0-9_]*)\s*$")
 
 
 class Refused(ValueError):
@@ -49,66 +45,35 @@ class Outcome:
     truncated: bool = False
     seconds: float = 0.0
     counts: list[str] = field(default_factory=list)
-    measures: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    rates: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def measures(self) -> list[str]:
+        """The declared rates (percentages), for the quick chart and the save form."""
+        return list(self.rates)
 
 
-def check(sql: str) -> exp.Expression:
-    """Refuse anything but one aggregate SELECT over the scoped relations."""
-    text = sql.strip().rstrip(";").strip()
-    if not text:
-        raise Refused("Type a SELECT query.")
+def check(sql: str) -> safe_sql.Shape:
+    """Refuse anything but a safe grouped count over the scoped relations."""
     try:
-        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise Refused(f"The SQL does not parse: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise Refused("One statement at a time: the workbench runs a single SELECT.")
-    tree = statements[0]
-    if not isinstance(tree, exp.Query):
-        kind = tree.key.upper() if tree.key else type(tree).__name__
-        raise Refused(f"Only SELECT queries run here ({kind} is not allowed): the workbench "
-                      "cannot change, attach, copy, export or configure anything.")
-    for node in tree.walk():
-        if isinstance(node, exp.Command | exp.Pragma | exp.Set | exp.Attach | exp.Copy
-                      | exp.Insert | exp.Update | exp.Delete | exp.Create | exp.Drop
-                      | exp.Alter):
-            raise Refused(f"{node.key.upper()} is not allowed in the workbench.")
-        if isinstance(node, exp.Func):
-            name = node.sql_name() if not isinstance(node, exp.Anonymous) else node.name
-            if FORBIDDEN_FUNCTIONS.match(name or ""):
-                raise Refused(f"The function {name.lower()}() is not allowed: the workbench "
-                              "reads only the dashboard's own relations.")
-        if isinstance(node, exp.Table):
-            if node.args.get("db") or node.args.get("catalog"):
-                raise Refused(f"Read the relations {', '.join(RELATIONS)} by their plain "
-                              f"names (not {node.sql(dialect='duckdb')}): they are already "
-                              "limited to the services you may see.")
-            if isinstance(node.this, exp.Literal | exp.Func):
-                raise Refused("Reading files, URLs or table functions such as read_csv() or "
-                              "range() is not allowed: the workbench reads only its relations.")
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    for table in tree.find_all(exp.Table):
-        name = table.name.lower()
-        if name and name not in RELATIONS and name not in ctes:
-            raise Refused(f"Unknown relation '{table.name}': the workbench reads "
-                          f"{', '.join(RELATIONS)} (and your own WITH clauses).")
-    _require_aggregate(tree)
-    return tree
+        return safe_sql.check(sql)
+    except safe_sql.Unsafe as exc:
+        raise Refused(str(exc)) from None
 
 
-def _require_aggregate(tree: exp.Expression) -> None:
-    selects = [tree] if isinstance(tree, exp.Select) else list(tree.find_all(exp.Select))
-    outer = selects[0] if selects else None
-    if outer is None:
-        return
-    if outer.args.get("group"):
-        return
-    projections = outer.expressions
-    if projections and all(p.find(exp.AggFunc) is not None for p in projections):
-        return
-    raise Refused("The workbench shows aggregates only (counts, rates, averages by group), "
-                  "never case-level rows: add GROUP BY and count(*), or aggregate every "
-                  "column.")
+def parse_rates(text: str) -> dict[str, tuple[str, str]]:
+    """Rates declared one a line as `name = count / base` (a percentage of two counts)."""
+    rates: dict[str, tuple[str, str]] = {}
+    for n, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        m = _RATE.match(line)
+        if not m:
+            raise Refused(f"Rate line {n} should read like 'pct_children = with_children / "
+                          "cases' (lowercase column names).")
+        rates[m.group(1)] = (m.group(2), m.group(3))
+    return rates
 
 
 def open_connection(path: Path) -> db.Store:
@@ -118,18 +83,31 @@ def open_connection(path: Path) -> db.Store:
 
 
 def run(store: db.Store, sql: str, scope: Scope, period: Period, viewer: grants.Viewer,
-        settings: Settings, timeout_s: float | None = None) -> Outcome:
-    """Check, scope to the viewer, run with limits, and protect the result."""
-    check(sql)
+        settings: Settings, timeout_s: float | None = None,
+        rates: dict[str, tuple[str, str]] | None = None) -> Outcome:
+    """Check, scope to the viewer, run with limits, and protect the result; the SQL text of
+    every run, refused or not, goes to the audit log (never the result)."""
     text = sql.strip().rstrip(";").strip()
-    used = catalog.used_params(text)
+    try:
+        outcome = _run(store, text, scope, period, viewer, settings, timeout_s, rates or {})
+    except Refused as exc:
+        audit.record(viewer.username, "workbench_run", ok=False, sql=text, reason=str(exc))
+        raise
+    audit.record(viewer.username, "workbench_run", ok=True, sql=text,
+                 result_rows=outcome.protected.frame.height if outcome.protected else 0)
+    return outcome
+
+
+def _run(store, text, scope, period, viewer, settings, timeout_s, rates) -> Outcome:
+    shape = check(text)
+    used = catalog.used_params(shape.sql)
     unknown = used - set(WORKBENCH_PARAMS)
     if unknown:
         names = ", ".join("$" + p for p in WORKBENCH_PARAMS)
         raise Refused(f"Unknown parameter ${sorted(unknown)[0]}: the workbench binds "
                       f"{names} from the sidebar period.")
     scope = grants.clamp(scope, viewer)
-    full, _ = scoped_sql(text)
+    full, _ = scoped_sql(shape.sql)
     params = {**scope.params(),
               **{p: getattr(period, p.removeprefix("period_")) for p in used}}
     started = time.perf_counter()
@@ -137,52 +115,93 @@ def run(store: db.Store, sql: str, scope: Scope, period: Period, viewer: grants.
         res = store.query(full, params, timeout_s=timeout_s or settings.query_timeout_s,
                           max_rows=min(settings.max_rows, 10_000))
     except db.QueryTimeout as exc:
-        raise Refused(f"The query was stopped at its time limit: {exc.detail}") from None
+        raise Refused(f"The query was stopped at its time limit: {exc.detail}.") from None
+    except db.QueryOutOfMemory as exc:
+        raise Refused(f"The query was stopped because {exc.detail}: narrow it with a filter "
+                      "or fewer joins.") from None
     except db.QueryFailed as exc:
-        raise Refused(f"DuckDB refused the query: {exc.detail}") from None
+        if exc.before_reading_rows:
+            raise Refused(f"DuckDB refused the query: {exc.detail.splitlines()[0]}") from None
+        # Errors raised while rows are read (a failed cast, a value out of range) can
+        # quote a record's value, so their text is not shown.
+        raise Refused("DuckDB could not run the query on the records (a value could not be "
+                      "converted or was out of range); the details are withheld because "
+                      "they can quote a record.") from None
     frame = res.frame
-    counts = [c for c, t in frame.schema.items() if t.is_integer()]
-    measures = [c for c, t in frame.schema.items() if t.is_numeric() and not t.is_integer()]
-    dims = [c for c, t in frame.schema.items() if not t.is_numeric()]
-    protected = _protect(frame, counts, measures, dims, settings)
-    return Outcome(text, protected, res.truncated, time.perf_counter() - started,
-                   counts, measures)
+    columns = frame.columns
+    keys = [columns[i] for i in shape.keys]
+    counts = [columns[i] for i in shape.counts]
+    _check_rates(rates, counts, columns)
+    protected = _protect(frame, keys, counts, rates, settings)
+    return Outcome(shape.sql, protected, res.truncated, time.perf_counter() - started,
+                   counts, keys, dict(rates))
 
 
-def _protect(frame: pl.DataFrame, counts, measures, dims, settings) -> disclosure.Protected:
+def _check_rates(rates, counts, columns) -> None:
+    for name, (count, base) in rates.items():
+        if name in columns:
+            raise Refused(f"Rate '{name}' has the name of a column of the result: choose "
+                          "another name.")
+        for col in (count, base):
+            if col not in counts:
+                raise Refused(f"Rate '{name}' names '{col}', which is not a count column of "
+                              f"the result ({', '.join(counts)}).")
+
+
+def _protect(frame: pl.DataFrame, keys, counts, rates, settings) -> disclosure.Protected:
+    """Protected like a chart: keys are its dimensions, counts its counts, and each rate is
+    withheld where its count or base is hidden or the base is under the minimum, then
+    worked out from the protected counts (never from a count that was not shown)."""
     rules = disclosure.Rules(settings.suppression_threshold, settings.min_rate_base)
-    if measures and counts:
-        # An average or rate is only as safe as the smallest count beside it.
-        frame = frame.with_columns(pl.min_horizontal(counts).alias("__base__"))
-        protected = disclosure.protect(frame, counts=counts + ["__base__"],
-                                       measures={m: "__base__" for m in measures},
-                                       dims=dims, rules=rules)
-        protected.frame = protected.frame.drop("__base__")
-        protected.hidden.pop("__base__", None)
-        return protected
-    protected = disclosure.protect(frame, counts=counts, dims=dims, rules=rules)
-    if measures:
-        # No count to judge them by: withhold every non-integer number.
-        protected.frame = protected.frame.with_columns(
-            [pl.lit(None, dtype=frame.schema[m]).alias(m) for m in measures])
-        for m in measures:
-            protected.hidden[m] = [True] * frame.height
-        protected.withheld += len(measures) * frame.height
+    with_rates = frame.with_columns([_percent(pl.col(c), pl.col(b)).alias(r)
+                                     for r, (c, b) in rates.items()])
+    protected = disclosure.protect(with_rates, counts=counts, rates=rates, dims=keys,
+                                   rules=rules)
+    if rates:
+        shown = protected.frame
+        protected.frame = shown.with_columns([
+            pl.when(pl.col(r).is_null()).then(None)
+            .otherwise(_percent(pl.col(c), pl.col(b))).alias(r)
+            for r, (c, b) in rates.items()])
     return protected
 
 
-def save(sql: str, header: dict, queries_dir: Path) -> Path:
-    """Write the query as a new catalogue file, after the catalogue accepts it."""
-    check(sql)
+def _percent(count: pl.Expr, base: pl.Expr) -> pl.Expr:
+    return pl.when(base > 0).then((100.0 * count / base).round(1)).otherwise(None)
+
+
+def save(sql: str, header: dict, queries_dir: Path,
+         rates: dict[str, tuple[str, str]] | None = None) -> Path:
+    """Write the query as a new catalogue file, after the same disclosure model as a run
+    accepts it: a saved query cannot publish what the workbench would refuse to show.
+
+    The file holds the checked SQL; declared rates are worked out around it from its counts,
+    and the header declares the counts, rates and keys for the catalogue's own protection."""
+    shape = check(sql)
+    rates = rates or {}
+    count_names = [shape.names[i] for i in shape.counts]
+    for name, (count, base) in rates.items():
+        if not all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in (name, count, base)) \
+                or count not in count_names or base not in count_names:
+            raise Refused(f"Rate '{name}' must be a lowercase name over two named counts of "
+                          f"the query ({', '.join(count_names)}).")
     page, title = header.get("page", ""), header.get("title", "")
     slug = re.sub(r"[^a-z0-9]+", "_", str(title).lower()).strip("_")[:60]
     if not slug or not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", str(page)):
         raise Refused("The chart needs a title and a page.")
-    params = sorted(catalog.used_params(sql))
+    body = shape.sql
+    if rates:
+        parts = ",\n    ".join(
+            f"round(100.0 * {c} / nullif({b}, 0), 1) as {r}" for r, (c, b) in rates.items())
+        body = (f"with workbench_result as (\n{shape.sql}\n)\n"
+                f"select *,\n    {parts}\nfrom workbench_result")
+        header = {**header, "rates": {r: {"count": c, "base": b}
+                                      for r, (c, b) in rates.items()}}
+    params = sorted(catalog.used_params(body))
     if params:
         header = {**header, "params": params}
     text = "/*---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True,
-                                       width=88) + "---*/\n" + sql.strip().rstrip(";") + "\n"
+                                       width=88) + "---*/\n" + body + "\n"
     rel = f"{queries_dir.name}/{page}/{slug}.sql"
     try:
         catalog.parse(text, rel)
@@ -195,5 +214,3 @@ def save(sql: str, header: dict, queries_dir: Path) -> Path:
     with open(path, "x", encoding="utf-8") as fh:
         fh.write(text)
     return path
-
-

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import glob
+import json
 import os
 import shutil
 import threading
@@ -58,15 +60,28 @@ class StoreCorrupt(StoreError):
 
 
 class QueryFailed(Exception):
-    """DuckDB refused or failed a query; `detail` is DuckDB's own message."""
+    """DuckDB refused or failed a query; `detail` is DuckDB's own message.
 
-    def __init__(self, detail: str):
+    `kind` is DuckDB's error class ("BinderException", "ConversionException", ...): errors
+    found before the query reads any row (parser, binder, catalog) name only columns and
+    functions, while errors raised while rows are read can quote a record's value."""
+
+    def __init__(self, detail: str, kind: str = ""):
         super().__init__(detail)
         self.detail = detail
+        self.kind = kind
+
+    @property
+    def before_reading_rows(self) -> bool:
+        return self.kind in ("ParserException", "BinderException", "CatalogException")
 
 
 class QueryTimeout(QueryFailed):
     pass
+
+
+class QueryOutOfMemory(QueryFailed):
+    """The query needed more than the store's memory limit (settings.query_memory_limit)."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +123,27 @@ def _close_older_builds(sig: StoreSignature) -> None:
             _open_stores.discard(other)
 
 
+def _limits() -> dict[str, Any]:
+    """Memory and thread limits from settings, the same for every handle in the process:
+    DuckDB refuses a second connection to a file with a different configuration. No
+    temporary directory, so a large query is refused instead of spilling records to disk."""
+    from service_insights import settings
+
+    cfg = settings.get()
+    return {"memory_limit": cfg.query_memory_limit, "threads": cfg.query_threads,
+            "temp_directory": ""}
+
+
+def read_only_config() -> dict[str, Any]:
+    """The configuration every read-only handle on a store opens with (a second handle on
+    the same file in this process must match it exactly)."""
+    return {**_READ_ONLY_CONFIG, **_limits()}
+
+
 class Store:
-    """A read-only handle on the store file, safe to share across threads."""
+    """A read-only handle on the store file, safe to share across threads, with the
+    memory and thread limits of settings (a runaway query is refused, not the machine
+    starved)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -122,7 +156,8 @@ class Store:
             _close_older_builds(self.signature)
             _open_stores.add(self)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=True, config=_READ_ONLY_CONFIG)
+            self._con = duckdb.connect(str(self.path), read_only=True,
+                                       config=read_only_config())
         except duckdb.Error as exc:
             raise StoreCorrupt(
                 f"{self.path} could not be opened as a DuckDB database: {exc}") from exc
@@ -176,8 +211,12 @@ class Store:
             raise QueryTimeout(
                 f"stopped after {time.monotonic() - started:.1f} s (limit {timeout_s:g} s)"
             ) from exc
+        except duckdb.OutOfMemoryException as exc:
+            limit = _limits()["memory_limit"]
+            raise QueryOutOfMemory(f"the query needed more than the memory limit ({limit})",
+                                   type(exc).__name__) from exc
         except duckdb.Error as exc:
-            raise QueryFailed(str(exc)) from exc
+            raise QueryFailed(str(exc), type(exc).__name__) from exc
         finally:
             timer.cancel()
             cur.close()
@@ -195,6 +234,96 @@ def statement_types(sql: str) -> list[str]:
     except duckdb.Error as exc:
         raise QueryFailed(str(exc)) from exc
     return [s.type.name for s in statements]
+
+
+@functools.cache
+def relation_columns(schema_sql: str) -> dict[str, tuple[str, ...]]:
+    """The columns of each relation queries read (the views in schema `main`), from the
+    schema DDL itself, so the workbench checks a query against the store's real shape."""
+    con = duckdb.connect(":memory:", config={"enable_external_access": False})
+    try:
+        con.execute(schema_sql)
+        rows = con.execute("select table_name, column_name from duckdb_columns() "
+                           "where schema_name = 'main' and not internal "
+                           "order by table_name, column_index"
+                           ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(table, []).append(column)
+    return {t: tuple(c) for t, c in out.items()}
+
+
+@functools.cache
+def aggregate_functions() -> frozenset[str]:
+    """Every aggregate function DuckDB knows, by name, as DuckDB itself lists them: a
+    query checker cannot be fooled by an aggregate its parser does not recognise."""
+    con = duckdb.connect(":memory:", config={"enable_external_access": False})
+    try:
+        rows = con.execute("select distinct lower(function_name) from duckdb_functions() "
+                           "where function_type = 'aggregate'").fetchall()
+    finally:
+        con.close()
+    return frozenset(r[0] for r in rows)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A relation a statement reads, as DuckDB's own parser sees it."""
+
+    kind: str
+    """BASE_TABLE (a named table or view, or a file DuckDB would scan by its name),
+    TABLE_FUNCTION or SHOW_REF (DESCRIBE/SUMMARIZE)."""
+    name: str
+    schema: str
+    catalog: str
+    offset: int | None
+    """Character offset in the SQL text, when DuckDB gives one."""
+
+
+def table_refs(sql: str) -> tuple[list[TableRef], set[str]]:
+    """The relations `sql` reads and the CTE names it defines, from DuckDB's parser
+    (json_serialize_sql): a second reading, beside sqlglot's, of what a query names."""
+    con = duckdb.connect(":memory:", config={"enable_external_access": False,
+                                             "autoload_known_extensions": False})
+    try:
+        raw = con.execute("select json_serialize_sql($q)", {"q": sql}).fetchone()[0]
+    except duckdb.Error as exc:
+        raise QueryFailed(str(exc), type(exc).__name__) from exc
+    finally:
+        con.close()
+    tree = json.loads(raw)
+    if tree.get("error"):
+        raise QueryFailed(str(tree.get("error_message") or "the SQL does not parse"),
+                          "ParserException")
+    refs: list[TableRef] = []
+    ctes: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        kind = node.get("type")
+        if kind in ("BASE_TABLE", "TABLE_FUNCTION", "SHOW_REF"):
+            function = node.get("function") or {}
+            name = node.get("table_name") or function.get("function_name") or kind.lower()
+            location = node.get("query_location")
+            refs.append(TableRef(kind, str(name), node.get("schema_name") or "",
+                                 node.get("catalog_name") or "",
+                                 location if isinstance(location, int)
+                                 and location < len(sql) else None))
+        cte_map = node.get("cte_map")
+        if isinstance(cte_map, dict):
+            ctes.update(str(e.get("key", "")).lower() for e in cte_map.get("map", []))
+        for value in node.values():
+            walk(value)
+
+    walk(tree.get("statements", []))
+    return refs, ctes
 
 
 class Writer:

@@ -15,11 +15,12 @@ from service_insights.ui import signin, tables
 EXAMPLE = """select
     risk_level,
     count(*) as cases,
-    round(100.0 * count(*) filter (where has_children) / count(*), 1) as pct_with_children
+    count(*) filter (where has_children) as with_children
 from cases
 where referral_date between $period_start and $period_end
 group by risk_level
-order by cases desc"""
+order by risk_level"""
+EXAMPLE_RATES = "pct_with_children = with_children / cases"
 
 
 def render(store, selection) -> None:
@@ -30,28 +31,32 @@ def render(store, selection) -> None:
     sql = st.text_area("SQL (one SELECT over cases, marac_referrals, services, areas)",
                        value=st.session_state.get("wb_sql", EXAMPLE), height=220,
                        key="wb_sql")
-    st.caption("`$period_start` and `$period_end` are the sidebar's period. Results are "
-               "aggregates only and pass disclosure control: whole-number columns are "
-               "treated as counts, other numbers are withheld where the smallest count "
-               "beside them is under the minimum base.")
+    rates_text = st.text_input("Rates (optional, one per line as name = count / base)",
+                               value=st.session_state.get("wb_rates", EXAMPLE_RATES),
+                               key="wb_rates")
+    st.caption("`$period_start` and `$period_end` are the sidebar's period. A query returns "
+               "grouping fields (gender, age_band, risk_level, financial_year, ... never "
+               "references, exact dates or free numbers) and plain counts (`count(*)`, "
+               "`count(col)`, with or without `FILTER (WHERE ...)`); rates are declared "
+               "above as a count over a base. Every result passes disclosure control like a "
+               "chart, and every run is written to the audit log.")
     if st.button("Run", type="primary", key="wb_run"):
         connection = workbench.open_connection(store.path)
         try:
+            rates = workbench.parse_rates(rates_text)
             outcome = workbench.run(connection, sql, selection.scope, selection.period,
-                                    viewer, settings.get())
+                                    viewer, settings.get(), rates=rates)
         except workbench.Refused as exc:
             st.session_state.pop("wb_outcome", None)
             st.error(str(exc))
-            audit.record(viewer.username, "workbench_run", ok=False)
             return
         finally:
             connection.close()
-        st.session_state["wb_outcome"] = outcome
-        audit.record(viewer.username, "workbench_run", ok=True,
-                     result_rows=outcome.protected.frame.height)
-    outcome = st.session_state.get("wb_outcome")
-    if outcome is None or outcome.sql != sql.strip().rstrip(";").strip():
+        st.session_state["wb_outcome"] = (sql, rates_text, outcome)
+    held = st.session_state.get("wb_outcome")
+    if held is None or held[0] != sql or held[1] != rates_text:
         return
+    outcome = held[2]
     shown = outcome.protected.display()
     tables.show(shown)
     note = outcome.protected.note()
@@ -64,7 +69,7 @@ def render(store, selection) -> None:
 
 def _quick_chart(outcome: workbench.Outcome) -> None:
     frame = outcome.protected.frame
-    dims = [c for c, t in frame.schema.items() if not t.is_numeric()]
+    dims = outcome.keys
     values = outcome.measures + outcome.counts
     if not dims or not values:
         return
@@ -78,8 +83,7 @@ def _quick_chart(outcome: workbench.Outcome) -> None:
 
 
 def _save_form(outcome: workbench.Outcome) -> None:
-    frame = outcome.protected.frame
-    dims = [c for c, t in frame.schema.items() if not t.is_numeric()]
+    dims = outcome.keys
     pages = sorted({e.spec.page for e in catalog.discover(settings.get().queries_dir)
                     if e.spec and e.spec.chart != "finding"})
     with st.expander("Save as a chart in queries/"):
@@ -90,24 +94,16 @@ def _save_form(outcome: workbench.Outcome) -> None:
             chart = st.selectbox("Chart", ["bar", "line", "table"])
             x = st.selectbox("x (categories)", dims) if dims else None
             y = st.selectbox("y (value)", outcome.measures + outcome.counts)
-            rate_count = rate_base = None
-            if outcome.measures:
-                rate_count = st.selectbox("For a rate y: the count behind it", outcome.counts)
-                rate_base = st.selectbox("and its base", outcome.counts)
             save = st.form_submit_button("Save")
         if save:
             header = {"title": title, "description": description, "page": page,
                       "chart": chart}
             if chart != "table":
                 header.update({"x": x, "y": y})
-            counts = [c for c in outcome.counts if c != rate_base]
-            if counts:
-                header["counts"] = counts
-            if outcome.measures and rate_count and rate_base:
-                header["rates"] = {m: {"count": rate_count, "base": rate_base}
-                                   for m in outcome.measures}
+            header["counts"] = list(outcome.counts)
             try:
-                path = workbench.save(outcome.sql, header, settings.get().queries_dir)
+                path = workbench.save(outcome.sql, header, settings.get().queries_dir,
+                                      rates=outcome.rates)
             except workbench.Refused as exc:
                 st.error(str(exc))
                 return
