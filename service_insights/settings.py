@@ -31,6 +31,8 @@ class Settings:
     max_rows: int
     sample_cases: int
     sample_seed: int
+    ptable_path: Path = ROOT / "data" / "ptable.csv"
+    """The cell key method's perturbation table (protection/cellkey.py), ONS format."""
 
 
 def _int(name: str, default: int) -> int:
@@ -57,4 +59,5 @@ def get() -> Settings:
         max_rows=_int("SI_MAX_ROWS", 50_000),
         sample_cases=_int("SI_SAMPLE_CASES", 50_000),
         sample_seed=_int("SI_SAMPLE_SEED", 20240401),
+        ptable_path=Path(env.get("SI_PTABLE", ROOT / "data" / "ptable.csv")),
     )
