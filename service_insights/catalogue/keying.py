@@ -290,6 +290,17 @@ def _inside_subquery(node: exp.Expression, top: exp.Expression) -> bool:
     return False
 
 
+class _Unsafe(Exception):
+    """The query could see whole rows of a keyed relation (and so the record keys)."""
+
+
+def _hide_key(star: exp.Star) -> None:
+    """`*` over a keyed relation must not hand `record_key` to the analyst's SQL."""
+    hidden = list(star.args.get("except_") or [])
+    if not any(c.name == RECORD_KEY for c in hidden):
+        star.set("except_", [*hidden, exp.column(RECORD_KEY)])
+
+
 class _Rewriter:
     def __init__(self):
         self.env: list[dict[str, _Rel]] = [{}]
@@ -384,6 +395,12 @@ class _Rewriter:
             if side in ("RIGHT", "FULL"):
                 nullable |= set(sources) - {alias}
         sel = _Select(sources, nullable, self)
+        # A keyed relation's alias used as a value packs its whole row, record_key
+        # included (to_json(c), list(c)): such a query gets no key pass at all.
+        for col in select.find_all(exp.Column):
+            src = sources.get(col.name) if not col.table else None
+            if src is not None and (src.has_key or src.keyed):
+                raise _Unsafe(col.name)
         aggregate = _is_aggregate(select)
         values = [_value(p, sel, aggregate) for p in select.expressions]
         key_proj = None
@@ -416,13 +433,16 @@ class _Rewriter:
             if isinstance(proj, exp.Star) or (isinstance(proj, exp.Column)
                                               and isinstance(proj.this, exp.Star)):
                 table = proj.table if isinstance(proj, exp.Column) else ""
+                star = proj if isinstance(proj, exp.Star) else proj.this
+                if any(src.has_key for alias, src in sel.sources.items()
+                       if not table or alias == table):
+                    _hide_key(star)  # and carried on below, explicitly, if needed
                 for alias, src in sel.sources.items():
                     if table and alias != table:
                         continue
                     rel.keyed |= src.keyed
                     rel.tainted |= src.tainted
                     rel.plain |= src.plain
-                    rel.has_key |= src.has_key
                     for k in src.keyed:
                         out[k] = _Value("keyed", exp.column(k + SUFFIX))
                     for t in src.tainted:
@@ -454,8 +474,18 @@ def rewrite(sql: str) -> Keying:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
     except sqlglot.errors.ParseError as exc:
         return Keying(sql, {}, {}, f"the query could not be parsed for the cell-key pass: {exc}")
+    if any(i.name.lower() == RECORD_KEY or i.name.lower().endswith(SUFFIX)
+           for i in tree.find_all(exp.Identifier)) \
+            or any(True for _ in tree.find_all(exp.Columns)) \
+            or not all(_plain_star(star) for star in tree.find_all(exp.Star)):
+        return Keying(sql, {}, {}, f"the query names {RECORD_KEY} or a key column, or uses "
+                                   "COLUMNS() or * inside an expression, which the cell-key "
+                                   "pass does not allow")
     try:
         _, values = _Rewriter().query(tree, top=True)
+    except _Unsafe as exc:
+        return Keying(sql, {}, {}, f"the query uses the whole row of '{exc}' as a value, "
+                                   "which the cell-key pass does not allow")
     except Exception as exc:  # noqa: BLE001 - an unusual shape leaves counts unkeyed
         return Keying(sql, {}, {}, f"the query's shape is not one the cell-key pass knows "
                                    f"({type(exc).__name__})")
@@ -475,6 +505,15 @@ def rewrite(sql: str) -> Keying:
             if count and name not in keys:
                 scales[name] = count
     return Keying(tree.sql(dialect="duckdb"), keys, kinds, "", decimals, scales)
+
+
+def _plain_star(star: exp.Star) -> bool:
+    """`*` as a projection (`select *`, `select t.*`) or in count(*), nowhere else: inside
+    an expression it would hand whole rows, keys included, to the analyst's SQL."""
+    parent = star.parent
+    if isinstance(parent, exp.Column):
+        parent = parent.parent
+    return isinstance(parent, (exp.Select, exp.Count))
 
 
 def _proportional_to(e: exp.Expression, counts: set[str]) -> str | None:

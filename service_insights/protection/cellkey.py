@@ -35,16 +35,24 @@ WRAP_FROM, WRAP_SIZE, WRAP_BASE = 750, 250, 501
 DEFAULT_SEED = 20210321
 """Census day 2021: the seed of the default ptable's key-to-noise assignment."""
 
-# Noise for each pcv as (noise, how many of the 256 cell keys get it). Counts from 1 to 4
-# always move (never shown as themselves), and never below zero; from 5 up the noise is
-# at most 2 either way and zero for 102 keys in 256 (40%); every row has mean zero.
+# Noise for each pcv as {noise: how many of the 256 cell keys get it}; every row has mean
+# zero and no count goes below zero.
+# - Counts from 1 to 4 always move (never shown as themselves). A 1 becomes 0 or 2, a 2
+#   becomes 1, 3 or 4 (never 0), a 3 becomes 1, 2 or 4 (never 5): so a shown 0 means a
+#   true 0 or 1, and a shown 5 means a true 4 or more. Without those two rules, parts
+#   shown as 0 or "<5" beside a total pinned the parts down (0 + 0 + 0 = 5 can only be
+#   1 + 1 + 1), which the catalogue-wide attack in tests/test_cellkey.py found.
+# - From 5 up, the noise is 0 for 102 keys in 256 (40%), +-1 for 51 each, +-2 for 24
+#   each and +-3 for 2 each: rarely more than 2, so large counts stay close, and the rare
+#   +-3 keeps "the total minus the other parts" from pinning a small part at the edge of
+#   the noise's range.
 _SMALL = {
     1: {-1: 128, 1: 128},
-    2: {-2: 64, -1: 64, 1: 64, 2: 64},
-    3: {-2: 51, -1: 77, 1: 77, 2: 51},
+    2: {-1: 149, 1: 65, 2: 42},
+    3: {-2: 42, -1: 65, 1: 149},
     4: {-2: 51, -1: 77, 1: 77, 2: 51},
 }
-_LARGE = {-2: 26, -1: 51, 0: 102, 1: 51, 2: 26}
+_LARGE = {-3: 2, -2: 24, -1: 51, 0: 102, 1: 51, 2: 24, 3: 2}
 
 
 class PtableError(Exception):
