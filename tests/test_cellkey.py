@@ -383,15 +383,18 @@ def _recoveries(store, ptable, qids, period_list) -> tuple[int, int, int]:
     no_noise = cellkey.Ptable(cellkey.pl.DataFrame({"pcv": [1], "ckey": [0], "pvalue": [0]}),
                               "no noise")
     small = before = after = 0
+    areas = {}
+    for area in sorted(set(table["area_code"])):
+        ids = sorted(table.filter(selection.pl.col("area_code") == area)["service_id"])
+        scopes = {s: selection.scope_for(store, services=[s]) for s in ids}
+        scopes[area] = selection.scope_for(store, areas=[area])
+        areas[area] = (ids, scopes)
     for qid, period in itertools.product(qids, period_list):
         spec = catalog.get(QUERIES, qid).spec
         if spec.chart in ("funnel", "finding") or not spec.counts:
             continue
         cols = list(dict.fromkeys([*spec.counts, *(r.count for r in spec.rates.values())]))
-        for area in sorted(set(table["area_code"])):
-            ids = sorted(table.filter(selection.pl.col("area_code") == area)["service_id"])
-            scopes = {s: selection.scope_for(store, services=[s]) for s in ids}
-            scopes[area] = selection.scope_for(store, areas=[area])
+        for area, (ids, scopes) in areas.items():
             seen = {}
             for name, audience in (("exact", exact), ("noisy", results.EVERYONE)):
                 runs = {k: results.run(store, spec, sc, period, cfg, audience)

@@ -115,19 +115,11 @@ class Ptable:
     def perturb(self, counts, key_sums) -> list[int | None]:
         """Perturbed counts for cells with these true counts and record-key sums (None
         stays None: a cell with no value has nothing to perturb)."""
-        out: list[int | None] = []
-        for count, key in zip(counts, key_sums, strict=True):
-            if count is None:
-                out.append(None)
-                continue
-            count = int(count)
-            if count <= 0:
-                out.append(count)
-                continue
-            pcv = int(self.pcv(np.array(count)))
-            ckey = int(key or 0) % self.key_range
-            out.append(count + int(self.noise[pcv, ckey]))
-        return out
+        n = np.array([-1 if c is None else int(c) for c in counts], dtype=np.int64)
+        k = np.array([int(x or 0) for x in key_sums], dtype=np.int64) % self.key_range
+        pcv = np.clip(self.pcv(n), 0, MAX_PCV)
+        out = np.where(n > 0, n + self.noise[pcv, k], n)
+        return [None if c is None else int(v) for c, v in zip(counts, out, strict=True)]
 
     def spread(self, pcv: int) -> set[int]:
         """The noise values a cell of this pcv can get (what an attacker who knows the
