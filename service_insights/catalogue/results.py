@@ -243,11 +243,15 @@ def _perturb(spec: QuerySpec, frame: pl.DataFrame, keys: keying.Keying,
         else:
             new[col] = [None] * frame.height
             withheld.append(col)
-    out = frame.with_columns([
-        pl.Series(c, v, dtype=frame.schema[c] if c in counts and frame.schema[c].is_integer()
-                  else pl.Float64, strict=False)
-        for c, v in new.items()])
-    return out.drop(_key_columns(out)), withheld
+    # One eager DataFrame from Series (with_columns and drop would each go through the
+    # lazy engine: about a millisecond a chart, a tenth of a small chart's query).
+    dropped = set(_key_columns(frame))
+    out = [frame[c] if c not in new else
+           pl.Series(c, new[c], dtype=frame.schema[c]
+                     if c in counts and frame.schema[c].is_integer() else pl.Float64,
+                     strict=False)
+           for c in frame.columns if c not in dropped]
+    return pl.DataFrame(out), withheld
 
 
 def _line_naming(spec: QuerySpec, detail: str) -> int | None:
@@ -308,7 +312,7 @@ def _fetch(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
     """The rows for `scope`, perturbed when `perturb`; raises _Failure."""
     frame, truncated, keys = _run(store, spec, scope, period, settings, keyed=perturb)
     if keys is None:
-        return frame.drop(_key_columns(frame)), truncated, []
+        return frame, truncated, []
     frame, unkeyed = _perturb(spec, frame, keys, cellkey.load(settings.ptable_path))
     return frame, truncated, unkeyed
 
