@@ -270,10 +270,9 @@ def section_perturbation(ctx: Context) -> list[Row]:
         ratios, totals = [], [0.0, 0.0]
         try:
             for spec in chart_specs(ctx):
-                def fetch(spec=spec, perturb=True):
+                def fetch(spec=spec, perturb=True, store=store):
                     return results._fetch(store, spec, AREA_SCOPE, period, cfg, perturb)
 
-                fetch()  # the key pass's SQL rewrite is made once per file, then cached
                 p_ms, e_ms = medians_ms([fetch, lambda spec=spec: fetch(spec, False)],
                                         ctx.repeats)
                 ratio = p_ms / e_ms if e_ms else float("nan")
