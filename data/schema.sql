@@ -66,6 +66,10 @@ create table store.cases (
     risk_reduced             boolean,
     feels_safer              boolean,
     quality_of_life_improved boolean,
+    -- The cell key method's record key (0 to 255, drawn at random when the case is
+    -- imported or generated): never shown, exported or readable by a query file; only
+    -- the cell-key pass reads it, through store.cases_keyed.
+    record_key               smallint not null check (record_key between 0 and 255),
     check (intake_date is null or intake_date >= referral_date),
     check (exit_date is null or (intake_date is not null and exit_date >= intake_date)),
     check ((children_in_household = 0) = (social_care is null)),
@@ -80,7 +84,8 @@ create table store.marac_referrals (
     meeting_date          date not null,
     referring_agency      varchar not null check (referring_agency in ('police', 'idva',
         'childrens_social_care', 'health', 'housing', 'probation', 'other')),
-    children_in_household tinyint check (children_in_household between 0 and 20)
+    children_in_household tinyint check (children_in_household between 0 and 20),
+    record_key            smallint not null check (record_key between 0 and 255)
 );
 
 -- Each referral's previous referral for the same victim, worked out from the dates by
@@ -130,7 +135,9 @@ select s.service_id, s.name, s.service_type, s.area_code,
 from store.services s
 left join store.areas a using (area_code);
 
-create view main.cases as
+-- The keyed views carry record_key for the cell-key pass (catalogue/keying.py); the
+-- views analysts' queries read (main.cases, main.marac_referrals) leave it out.
+create view store.cases_keyed as
 select
     c.*,
     s.area_code,
@@ -153,9 +160,11 @@ select
 from store.cases c
 left join store.services s using (service_id);
 
+create view main.cases as select * exclude (record_key) from store.cases_keyed;
+
 -- A repeat is a referral for the same victim (client_key) within 365 days of their
 -- previous referral (SafeLives). Later referrals are new referrals.
-create view main.marac_referrals as
+create view store.marac_referrals_keyed as
 with ordered as (
     select r.*, s.previous_meeting_date
     from store.marac_referrals r
@@ -173,3 +182,6 @@ select
         || ' Q' || store.fy_quarter(o.meeting_date)::varchar        as quarter_label,
     date_trunc('quarter', o.meeting_date)::date                     as quarter_start
 from ordered o;
+
+create view main.marac_referrals as
+select * exclude (record_key) from store.marac_referrals_keyed;

@@ -55,7 +55,7 @@ def _check(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """One chart (--query) or the report pack; exit 0 complete, 2 written with omissions,
     1 nothing written."""
-    from service_insights.access import acting
+    from service_insights.access import acting, grants
     from service_insights.catalogue import catalog, results, selection
     from service_insights.exports import chart_files, report_pack
     from service_insights.findings import evaluation
@@ -77,6 +77,7 @@ def _export(args: argparse.Namespace) -> int:
         print(f"export: {exc}", file=sys.stderr)
         return 1
     who = _acting(args, viewer)
+    audience = grants.audience(viewer)  # exact only for a manager's own services
     started = time.perf_counter()
     if args.query:
         fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "")
@@ -88,7 +89,7 @@ def _export(args: argparse.Namespace) -> int:
         if entry.error:
             print(f"export: {entry.error}", file=sys.stderr)
             return 1
-        res = results.run(store, entry.spec, scope, period, cfg)
+        res = results.run(store, entry.spec, scope, period, cfg, audience)
         try:
             data = chart_files.export(res, fmt, cfg.protective_marking)
         except chart_files.ExportError as exc:
@@ -107,11 +108,11 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     pages = [p.strip() for p in args.pages.split(",") if p.strip()] if args.pages else None
     try:
-        report = evaluation.evaluate(store, scope, period, cfg)
+        report = evaluation.evaluate(store, scope, period, cfg, audience)
         for error in report.errors:
             print(f"export: a finding rule could not be checked: {error}", file=sys.stderr)
         pack = report_pack.build(store, scope, period, cfg, pages=pages,
-                                 findings=report.findings)
+                                 findings=report.findings, audience=audience)
     except ValueError as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1

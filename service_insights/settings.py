@@ -42,6 +42,8 @@ class Settings:
     """A signed-in session ends after this long without a click (SI_SESSION_IDLE_MINUTES)."""
     session_max_hours: int = 12
     """...and in any case this long after sign-in (SI_SESSION_MAX_HOURS)."""
+    ptable_path: Path = ROOT / "data" / "ptable.csv"
+    """The cell key method's perturbation table (protection/cellkey.py), ONS format."""
 
 
 def _int(name: str, default: int) -> int:
@@ -80,4 +82,5 @@ def get() -> Settings:
         sample_seed=_int("SI_SAMPLE_SEED", 20240401),
         session_idle_minutes=_int("SI_SESSION_IDLE_MINUTES", 30),
         session_max_hours=_int("SI_SESSION_MAX_HOURS", 12),
+        ptable_path=Path(env.get("SI_PTABLE", ROOT / "data" / "ptable.csv")),
     )

@@ -38,6 +38,7 @@ def case(**over) -> dict:
         "children_in_household": 0, "youngest_child_age_band": None, "social_care": None,
         "marac_referred": False, "whole_family_support": None, "abuse_ceased": None,
         "risk_reduced": None, "feels_safer": None, "quality_of_life_improved": None,
+        "record_key": (n * 151) % 256,
     }
     row.update(over)
     if row["intake_date"] is not None and row["intake_date"] < row["referral_date"]:
@@ -49,7 +50,7 @@ def referral(client_key: str, meeting_date: dt.date, **over) -> dict:
     n = next(_counter)
     row = {"referral_id": f"M{n}", "client_key": client_key, "marac_area": "E0000000A",
            "service_id": "S1", "meeting_date": meeting_date, "referring_agency": "police",
-           "children_in_household": 0}
+           "children_in_household": 0, "record_key": (n * 151) % 256}
     row.update(over)
     return row
 
@@ -60,7 +61,7 @@ _CASE_SCHEMA = {
     "youngest_child_age_band": pl.String, "social_care": pl.String,
     "whole_family_support": pl.Boolean, "abuse_ceased": pl.Boolean,
     "risk_reduced": pl.Boolean, "feels_safer": pl.Boolean,
-    "quality_of_life_improved": pl.Boolean,
+    "quality_of_life_improved": pl.Boolean, "record_key": pl.Int16,
 }
 
 
@@ -74,7 +75,8 @@ def build(path: Path, cases: list[dict], referrals: list[dict] = (),
             w.append("store.cases", pl.DataFrame(cases, schema_overrides=_CASE_SCHEMA))
         if referrals:
             w.append("store.marac_referrals", pl.DataFrame(
-                list(referrals), schema_overrides={"meeting_date": pl.Date}))
+                list(referrals),
+                schema_overrides={"meeting_date": pl.Date, "record_key": pl.Int16}))
         w.execute("insert into store.meta values ('data_kind', $k), ('data_as_of', '2025-03-31')",
                   {"k": data_kind})
 

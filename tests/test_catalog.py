@@ -13,7 +13,7 @@ from service_insights.catalogue import catalog, periods, results
 from service_insights.catalogue.scope import ALL_SERVICES, Scope
 from service_insights.presentation import charts
 from service_insights.store import db
-from tests import handmade
+from tests import by_hand, handmade
 from tests.handmade import case, referral
 
 QUERIES = settings.ROOT / "queries"
@@ -225,32 +225,57 @@ def test_scope_binds_the_relations_the_query_reads(tmp_path):
     def row(scope):
         return results.run(s, spec, scope, FY, cfg).data.frame.row(0, named=True)
 
-    assert row(ALL_SERVICES) == {"n_cases": 140, "n_refs": 13, "n_services": 6}
-    # One service (a count of 1) and three services are small counts: shown as <5.
+    def shown(table, where):
+        return by_hand.shown(*by_hand.truth(s.path, f"select count(*), sum(record_key) from "
+                                                    f"store.{table} where {where}"))
+
+    # Counts are perturbed (the cell key method), applied here by hand; services are not
+    # records, so their count is exact. One service (a count of 1) and three services are
+    # small counts: shown as <5.
+    assert row(ALL_SERVICES) == {"n_cases": shown("cases", "true"),
+                                 "n_refs": shown("marac_referrals", "true"), "n_services": 6}
     s1 = Scope(("S1",), ("E0000000A",), True, "Service 1")
-    assert row(s1) == {"n_cases": 20, "n_refs": 6, "n_services": None}
+    assert row(s1) == {"n_cases": shown("cases", "service_id = 'S1'"),
+                       "n_refs": shown("marac_referrals", "service_id = 'S1'"),
+                       "n_services": None}
     area_b = Scope(("S4", "S5", "S6"), ("E0000000B",), False, "Area B")
-    assert row(area_b) == {"n_cases": 40 + 10 + 30, "n_refs": 7, "n_services": None}
+    assert row(area_b) == {"n_cases": shown("cases", "service_id in ('S4', 'S5', 'S6')"),
+                           "n_refs": shown("marac_referrals", "marac_area = 'E0000000B'"),
+                           "n_services": None}
+    # A service manager of S1 holds those records: exact.
+    own = results.Audience(visible=("S1",), own=("S1",))
+    exact = results.run(s, spec, s1, FY, cfg, own).data.frame.row(0, named=True)
+    assert exact == {"n_cases": 20, "n_refs": 6, "n_services": None}
 
 
 def test_benchmark_is_the_all_services_figure_computed_independently(tmp_path):
     s = hand_store(tmp_path)
     spec = catalog.parse(GOOD, "queries/risk/levels.sql")
     s1 = Scope(("S1",), ("E0000000A",), True, "Service 1")
-    res = results.run(s, spec, s1, FY, settings.get())
+    manager = results.Audience(visible=("S1",), own=("S1",))
+    res = results.run(s, spec, s1, FY, settings.get(), manager)
     assert res.benchmark is not None and res.benchmark_label == "All services"
-    # By hand: 140 cases; high 12 + 30 = 42; medium 8; standard 90.
+    # By hand: 140 cases; high 12 + 30 = 42; medium 8; standard 90; each count perturbed
+    # by its records' keys, and the base (the total) by all 140 records' keys.
+    fy = "referral_date between '2024-04-01' and '2025-03-31'"
+
+    def noisy(where):
+        return by_hand.perturb(*by_hand.truth(
+            s.path, f"select count(*), sum(record_key) from store.cases where {fy} and {where}"))
+
+    total = noisy("true")
     bench = dict(zip(res.benchmark.frame["risk_level"], res.benchmark.frame["pct"],
                      strict=True))
-    assert bench == {"high": round(100 * 42 / 140, 1), "medium": round(100 * 8 / 140, 1),
-                     "standard": round(100 * 90 / 140, 1)}
+    assert bench == {level: round(100 * noisy(f"risk_level = '{level}'") / total, 1)
+                     for level in ("high", "medium", "standard")}
+    # The service manager's own service: exact.
     ours = dict(zip(res.data.frame["risk_level"], res.data.frame["pct"], strict=True))
     assert ours == {"high": 60.0, "medium": 40.0}
     fig = charts.build(res)
     names = [t.name for t in fig.data]
     assert names[:2] == ["Service 1", "All services"]
     drawn = dict(zip(fig.data[1].x, fig.data[1].y, strict=True))
-    assert drawn["high"] == pytest.approx(30.0)
+    assert drawn["high"] == pytest.approx(bench["high"])
 
 
 def test_benchmark_hidden_when_too_few_other_services(tmp_path, monkeypatch):

@@ -11,10 +11,31 @@ from service_insights.catalogue.scope import ALL_SERVICES, Scope
 from service_insights.findings import significance
 from service_insights.presentation import charts
 from service_insights.store import db
+from tests import by_hand
 from tests.handmade import build, case
 
 FY = periods.financial_year(2024)
 S1 = Scope(("S1",), ("E0000000A",), True, "Service 1")
+MANAGER_S1 = results.Audience(visible=("S1",), own=("S1",))
+"""Service 1's manager: their own counts exact, everything else perturbed."""
+
+
+def perturbed_high_risk(store, services=None):
+    """Per service, (high-risk cases, assessed cases) perturbed by hand (tests/by_hand)."""
+    out = {}
+    for sid in services or HIGH_RISK_BY_SERVICE:
+        where = f"from store.cases where service_id = '{sid}'"
+        high = by_hand.truth(store.path, f"select count(*), sum(record_key) {where} "
+                                         "and dash_score >= 14")
+        assessed = by_hand.truth(store.path, f"select count(*), sum(record_key) {where} "
+                                             "and dash_score is not null")
+        out[sid] = (by_hand.perturb(*high), by_hand.perturb(*assessed))
+    return out
+
+
+def overall_by_hand(store, services=None):
+    each = perturbed_high_risk(store, services).values()
+    return 100.0 * sum(h for h, _ in each) / sum(a for _, a in each)
 
 HIGH_RISK_BY_SERVICE = {"S1": 60, "S2": 30, "S3": 30, "S4": 30, "S5": 30, "S6": 30}
 """High-risk cases of 100 at each service: all services 210 of 600 = 35%."""
@@ -56,7 +77,7 @@ from (
 
 def test_significantly_higher_and_lower_are_marked(store):
     spec = catalog.parse(RISK_SHARE, "queries/risk/x.sql")
-    res = results.run(store, spec, S1, FY, settings.get())
+    res = results.run(store, spec, S1, FY, settings.get(), MANAGER_S1)
     by_key = {v.key: v for v in significance.verdicts(res)}
     # Service 1: 60 of 100 high (Wilson 50.2% to 69.1%, by hand) against 35% for all services.
     assert by_key[("High",)].verdict == "higher"
@@ -85,22 +106,25 @@ def test_a_similar_service_is_not_marked(store):
 def test_funnel_centre_points_and_outliers(store):
     entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
     res = results.run(store, entry.spec, ALL_SERVICES, FY, settings.get())
-    assert res.overall["pct_high_risk"] == pytest.approx(35.0)
+    # 210 of 600 = 35% exactly; shown from the perturbed counts of each service.
+    assert res.overall["pct_high_risk"] == pytest.approx(overall_by_hand(store))
+    assert abs(res.overall["pct_high_risk"] - 35.0) < 1.0
     fig = charts.build(res)
     points = {t.name: list(t.text) for t in fig.data if t.mode and "markers" in t.mode}
     # 35% +/- 3.09 * sqrt(0.35 * 0.65 / 100) = 35 +/- 14.7: 60% is above the outer limit.
     assert points["Above 99.8% limit"] == ["Service 1"]
     assert sorted(points["Within limits"]) == [f"Service {i}" for i in range(2, 7)]
     centre = [t for t in fig.data if t.name and t.name.startswith("All services")]
-    assert centre[0].y[0] == pytest.approx(35.0)
+    assert centre[0].y[0] == pytest.approx(overall_by_hand(store))
 
 
 def test_funnel_for_one_service_keeps_other_services_out(store):
     entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
-    res = results.run(store, entry.spec, S1, FY, settings.get())
+    res = results.run(store, entry.spec, S1, FY, settings.get(), MANAGER_S1)
     assert res.data.frame["service_name"].to_list() == ["Service 1"]
+    assert res.data.frame["high_risk_cases"].to_list() == [60]  # their own: exact
     assert res.benchmark is None
-    assert res.overall["pct_high_risk"] == pytest.approx(35.0)
+    assert res.overall["pct_high_risk"] == pytest.approx(overall_by_hand(store))
 
 
 def test_names_from_the_data_are_shown_not_rendered_as_markup(tmp_path):
@@ -126,5 +150,8 @@ def test_a_funnel_states_its_base_per_service(tmp_path):
     store = db.Store(build(tmp_path / "bases.duckdb", rows))
     entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
     res = results.run(store, entry.spec, ALL_SERVICES, FY, settings.get())
+    bases = sorted(a for _, a in perturbed_high_risk(store, [f"S{i}" for i in range(1, 7)])
+                   .values())
     store.close()
-    assert results.base_text(res) == "Base: n = 60 to 110 per service."
+    # 60 to 110 cases, each base perturbed (by hand).
+    assert results.base_text(res) == f"Base: n = {bases[0]} to {bases[-1]} per service."

@@ -21,7 +21,7 @@ from service_insights import settings as settings_mod
 from service_insights.catalogue import catalog, results, selection
 from service_insights.exports import chart_files, images, report_pack
 from service_insights.store import db
-from tests import handmade
+from tests import by_hand, handmade
 
 FY = "2024-25"
 MARKING = "OFFICIAL-SENSITIVE"
@@ -43,11 +43,17 @@ def sample_env(sample_db, monkeypatch):
     return sample_db
 
 
-def run(store, qid, scope, year=FY):
+def run(store, qid, scope, year=FY, audience=results.EVERYONE):
     cfg = settings_mod.get()
     entry = catalog.get(cfg.queries_dir, qid)
     assert entry.error is None, entry.error
-    return results.run(store, entry.spec, scope, selection.period_for(year), cfg)
+    return results.run(store, entry.spec, scope, selection.period_for(year), cfg, audience)
+
+
+def manager(*services):
+    """The manager of these services: their own counts exact (the others perturbed), so
+    suppression can be checked on numbers chosen by hand."""
+    return results.Audience(visible=services, own=services)
 
 
 def pdf_text(data: bytes) -> str:
@@ -121,7 +127,7 @@ def _small_counts_store(tmp_path, name_s1="Service 1"):
 def test_csv_shows_no_count_from_1_to_4(tmp_path):
     store = db.Store(_small_counts_store(tmp_path))
     scope = selection.scope_for(store, services=["S1"])
-    res = run(store, "equality/cases_by_gender", scope)
+    res = run(store, "equality/cases_by_gender", scope, audience=manager("S1"))
     stamp, table = csv_sections(chart_files.to_csv(res, MARKING))
 
     header, rows = table[0], table[1:]
@@ -134,8 +140,14 @@ def test_csv_shows_no_count_from_1_to_4(tmp_path):
     assert by_gender["Male"]["Share of cases"] == "–"
     assert by_gender["Female"]["Share of cases"] == "75.0"
     assert {r["All cases referred"] for r in by_gender.values()} == {"40"}
-    # All services: 30 + 5*20 female of 40 + 5*26 = 170 cases.
-    assert by_gender["Female"]["Share of cases: All services"] == str(round(130 / 170 * 100, 1))
+    # All services: 30 + 5*20 female of 40 + 5*26 = 170 cases, each count perturbed
+    # (applied by hand): the benchmark spans other services.
+    female = by_hand.perturb(*by_hand.truth(
+        store.path, "select count(*), sum(record_key) from store.cases where gender = 'female'"))
+    total = by_hand.perturb(*by_hand.truth(
+        store.path, "select count(*), sum(record_key) from store.cases"))
+    assert by_gender["Female"]["Share of cases: All services"] == str(
+        round(female / total * 100, 1))
     for row in rows:
         for cell in row:
             if re.fullmatch(r"\d+", cell):
@@ -152,7 +164,7 @@ def test_csv_shows_no_count_from_1_to_4(tmp_path):
 def test_xlsx_carries_the_same_suppression_and_an_about_sheet(tmp_path):
     store = db.Store(_small_counts_store(tmp_path))
     scope = selection.scope_for(store, services=["S1"])
-    res = run(store, "equality/cases_by_gender", scope)
+    res = run(store, "equality/cases_by_gender", scope, audience=manager("S1"))
     wb = openpyxl.load_workbook(io.BytesIO(chart_files.to_xlsx(res, MARKING)))
     data = wb["Data"]
     rows = list(data.iter_rows(values_only=True))
@@ -182,7 +194,7 @@ def test_formulas_in_service_names_are_neutralised_in_csv(tmp_path, monkeypatch)
     store = db.Store(_small_counts_store(tmp_path, name_s1=EVIL))
     scope = selection.scope_for(store, services=["S1"])
     assert scope.label == EVIL + " (S1)"
-    res = run(store, "overview/cases_by_service", scope)
+    res = run(store, "overview/cases_by_service", scope, audience=manager("S1"))
     stamp, table = csv_sections(chart_files.to_csv(res, MARKING))
     assert stamp["Scope"] == "'" + EVIL + " (S1)"
     assert table[0][0] == "'@Service"  # a header cell from the query's labels
@@ -219,13 +231,14 @@ def test_safe_cell_neutralises_every_formula_opener(value):
 
 
 def _cases_in(store, services, year_start=2024) -> int:
-    """Counted straight from the stored table, not through the app's query files."""
+    """Counted straight from the stored table, not through the app's query files, and
+    perturbed by hand (a commissioner's pack shows every count perturbed)."""
     frame = store.query(
-        "select count(*) as n from store.cases where list_contains($s, service_id) "
-        "and referral_date between $a and $b",
+        "select count(*) as n, sum(record_key) as k from store.cases "
+        "where list_contains($s, service_id) and referral_date between $a and $b",
         {"s": services, "a": dt.date(year_start, 4, 1),
          "b": dt.date(year_start + 1, 3, 31)}).frame
-    return int(frame["n"][0])
+    return by_hand.perturb(int(frame["n"][0]), int(frame["k"][0]))
 
 
 def test_pack_has_every_chosen_chart_the_headline_and_services_side_by_side(sample_env):
@@ -309,7 +322,9 @@ def test_services_side_by_side_hide_a_lone_small_count(tmp_path):
              + [handmade.case(service_id="S4", referral_date=day) for _ in range(20)])
     store = db.Store(handmade.build(tmp_path / "s.duckdb", cases))
     area = selection.scope_for(store, areas=["E0000000A"])
-    each = [run(store, "home/headline_figures", s) for s in selection.each_service(store, area)]
+    own = manager("S1", "S2", "S3")
+    each = [run(store, "home/headline_figures", s, audience=own)
+            for s in selection.each_service(store, area)]
     extra = report_pack.across_services(each, "cases")
     assert extra == [set(), set(), {None}]
     header, rows = report_pack._side_by_side_table(each)

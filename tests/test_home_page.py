@@ -4,6 +4,7 @@ import duckdb
 import pytest
 
 from service_insights.store import db
+from tests import by_hand
 from tests.conftest import app_test
 
 # Written against the raw tables (store.*), not the views the app uses, with the
@@ -24,23 +25,42 @@ m as (
       and ($svc is null or service_id = $svc)
 )
 select
-    (select count(*) from c) as cases,
-    (select 100.0 * count(*) filter (where dash_score >= 14) / count(dash_score) from c) as hr,
-    (select 100.0 * count(*) filter (where children_in_household > 0) / count(*) from c) as ch,
-    (select 100.0 * count(*) filter (where social_care in
-        ('early_help','child_in_need','child_protection','looked_after'))
-        / count(*) filter (where social_care not in ('unknown')) from c) as sc,
-    (select 100.0 * count(*) filter (where gap <= 365) / count(*) from m) as rep
+    -- each count beside the sum of its records' keys, for the cell key method by hand
+    count(*), sum(record_key),
+    count(*) filter (where dash_score >= 14), sum(record_key) filter (where dash_score >= 14),
+    count(dash_score), sum(record_key) filter (where dash_score is not null),
+    count(*) filter (where children_in_household > 0),
+    sum(record_key) filter (where children_in_household > 0),
+    count(*) filter (where social_care in
+        ('early_help','child_in_need','child_protection','looked_after')),
+    sum(record_key) filter (where social_care in
+        ('early_help','child_in_need','child_protection','looked_after')),
+    count(*) filter (where social_care not in ('unknown')),
+    sum(record_key) filter (where social_care not in ('unknown')),
+    (select count(*) filter (where gap <= 365) from m),
+    (select sum(record_key) filter (where gap <= 365) from m),
+    (select count(*) from m), (select sum(record_key) from m)
+from c
 """
 
 
 def expected(db_path, start, end, svc):
+    """Cases referred and the four rates, each count perturbed by hand (the demo viewer
+    sees every service, so every count carries cell-key noise)."""
     # Same settings as the app's handle: DuckDB refuses a second, different one in-process.
     con = duckdb.connect(str(db_path), read_only=True, config=db.read_only_config())
     try:
-        return con.execute(INDEPENDENT, {"start": start, "end": end, "svc": svc}).fetchone()
+        row = con.execute(INDEPENDENT, {"start": start, "end": end, "svc": svc}).fetchone()
     finally:
         con.close()
+    n = [by_hand.perturb(int(row[i]), int(row[i + 1] or 0)) for i in range(0, len(row), 2)]
+    cases, high, assessed, children, known, recorded, repeats, heard = n
+
+    def rate(a, b):
+        return round(100.0 * a / b, 1)
+
+    return (cases, rate(high, assessed), rate(children, cases), rate(known, recorded),
+            rate(repeats, heard))
 
 
 def open_home(fy=None, services=None):

@@ -196,9 +196,12 @@ def test_good_file_imports_exactly_its_rows(key, store, tmp_path, writer):
     assert (third["intake_date"], third["dash_score"], third["client_key"]) == (
         None, None, first["client_key"]), "CL-1's second episode links to the first"
 
+    assert all(0 <= k <= 255 for k in cases["record_key"]), "each case has a record key"
     marac = fetch(store, "select * from store.marac_referrals")
     assert marac.height == 1
-    assert marac.row(0, named=True) | {} == {
+    row = marac.row(0, named=True)
+    assert 0 <= row.pop("record_key") <= 255
+    assert row == {
         "referral_id": first["case_id"], "client_key": first["client_key"],
         "marac_area": "E06000001", "service_id": "S01", "meeting_date": dt.date(2024, 4, 24),
         "referring_agency": "police", "children_in_household": 2}

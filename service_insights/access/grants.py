@@ -5,6 +5,11 @@ cache key, so no page, query file, export or cached result can reach rows outsid
 viewer's services. A service manager sees their own services; a commissioner the
 services in their areas; analysts and admins everything. The all-services benchmark is
 an aggregate and stays visible to all (results.run decides when it is safe to show).
+
+`audience` is what results.run is told about the viewer besides the clamped scope: every
+service they may see (so the benchmark is withheld when too few services lie outside
+them) and the services whose records they hold (a service manager's own, shown exactly;
+everything else is perturbed by the cell key method).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from service_insights.catalogue.results import Audience
 from service_insights.catalogue.scope import Scope
 
 ROLES = ("service_manager", "commissioner", "analyst", "admin")
@@ -111,3 +117,9 @@ def visible_services(catalogue: pl.DataFrame, viewer: Viewer) -> pl.DataFrame:
     if viewer.sees_everything:
         return catalogue
     return catalogue.filter(pl.col("service_id").is_in(list(viewer.services)))
+
+
+def audience(viewer: Viewer) -> Audience:
+    """What results.run needs to know about this viewer (see the module docstring)."""
+    own = viewer.services if viewer.role == "service_manager" and viewer.services else ()
+    return Audience(visible=viewer.services, own=tuple(own))

@@ -4,6 +4,17 @@ This is the one path from a query file to numbers on a screen or in an export: i
 the scope and period, runs the SQL twice (scope and all services), checks the result
 against the header, and passes both through disclosure control. Nothing downstream sees
 an unprotected number.
+
+Which figures are perturbed (the cell key method, protection/cellkey.py): every count
+is, before small-count suppression, unless the viewer holds the records themselves: a
+service manager looking at their own services only sees those counts exactly. Anything
+that spans or reveals other services (an area, several services, the all-services
+benchmark, a funnel of services, and everything a commissioner, analyst or the command
+line sees) is perturbed. Rates are then worked out from the perturbed count and base
+(100 x count / base), and a figure proportional to a count (cases per 10,000) is scaled
+with it. A count the cell-key pass cannot key (keying.py) is withheld from a viewer who
+needs perturbation, never shown exactly. The viewer reaches this module as an Audience
+(access/grants.audience), which also decides when the benchmark is safe to show.
 """
 
 from __future__ import annotations
@@ -14,16 +25,34 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from service_insights.catalogue import reference
+from service_insights.catalogue import keying, reference
 from service_insights.catalogue.catalog import QueryError, QuerySpec
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql
-from service_insights.protection import disclosure
+from service_insights.protection import cellkey, disclosure
 from service_insights.settings import Settings
 from service_insights.store import db
 
 _LINE = re.compile(r"LINE (\d+):")
 _QUOTED = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"')
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What results.run needs to know about the viewer (access/grants.audience makes it)."""
+
+    visible: tuple[str, ...] | None = None
+    """The services the viewer may see; None for every service."""
+    own: tuple[str, ...] = ()
+    """Services whose records the viewer holds (a service manager's own): a scope within
+    them is shown exactly, without perturbation."""
+
+    def exact(self, scope: Scope) -> bool:
+        return bool(scope.services) and set(scope.services) <= set(self.own)
+
+
+EVERYONE = Audience()
+"""Sees every service, and every count perturbed (the command line, analysts, admins)."""
 
 
 @dataclass
@@ -45,6 +74,9 @@ class ChartResult:
     overall: dict[str, float] | None = None
     """For funnel plots: each rate over all services (the funnel's centre line), from
     the unsuppressed totals; an aggregate of every service, like the benchmark."""
+    perturbed: bool = False
+    """True when the counts shown carry cell-key noise."""
+    audience: Audience = EVERYONE
 
     def benchmark_label_for(self, column: str) -> str:
         if column in self.spec.counts and self.count_benchmark_label:
@@ -118,9 +150,28 @@ def _two_years_before(end: dt.date) -> dt.date:
 
 
 def _run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
-         settings: Settings) -> tuple[pl.DataFrame, bool]:
-    text, shift = scoped_sql(spec.sql)
+         settings: Settings, keyed: bool = False
+         ) -> tuple[pl.DataFrame, bool, keying.Keying | None]:
+    """The query's rows; with `keyed`, from the cell-key pass (each count beside its key
+    sum, in the same run). A keyed run that fails where the plain one would not leaves
+    every count unkeyed (so withheld), never shown exactly."""
     params = {**scope.params(), **query_params(spec, period)}
+    if keyed:
+        keys = keying.rewrite(spec.sql)
+        if not keys.problem:
+            text, _ = scoped_sql(keys.sql, keyed=True)
+            try:
+                res = store.query(text, params, timeout_s=settings.query_timeout_s,
+                                  max_rows=settings.max_rows)
+                return res.frame, res.truncated, keys
+            except db.QueryTimeout as exc:
+                raise _Failure(QueryError(spec.path, spec.body_line, exc.detail)) from exc
+            except db.QueryFailed:
+                pass
+        frame, truncated, _ = _run(store, spec, scope, period, settings)
+        return frame, truncated, keying.Keying(spec.sql, {}, {}, keys.problem or
+                                               "the cell-key pass could not run it")
+    text, shift = scoped_sql(spec.sql)
     try:
         res = store.query(text, params, timeout_s=settings.query_timeout_s,
                           max_rows=settings.max_rows)
@@ -134,7 +185,73 @@ def _run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
         else:
             line = _line_naming(spec, detail) or line
         raise _Failure(QueryError(spec.path, max(line, 1), detail.strip())) from exc
-    return res.frame, res.truncated
+    return res.frame, res.truncated, None
+
+
+def _key_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.endswith(keying.SUFFIX) or c == keying.RECORD_KEY]
+
+
+def _perturb(spec: QuerySpec, frame: pl.DataFrame, keys: keying.Keying,
+             ptable: cellkey.Ptable) -> tuple[pl.DataFrame, list[str]]:
+    """Every count perturbed by its cell key, rates worked out again from the perturbed
+    counts, figures proportional to a count scaled with it; whatever cannot be keyed is
+    withheld. Returns the frame (key columns dropped) and the columns withheld."""
+    counts = list(dict.fromkeys([*spec.counts, *(r.count for r in spec.rates.values()),
+                                 *(r.base for r in spec.rates.values()),
+                                 *spec.measures.values()]))
+    counts = [c for c in counts if c in frame.columns]
+    withheld: list[str] = []
+    new: dict[str, list] = {}
+    for col in counts:
+        kind = keys.kind(col)
+        if kind == "keyed" and keys.keys[col] in frame.columns:
+            new[col] = ptable.perturb(frame[col].to_list(), frame[keys.keys[col]].to_list())
+        elif kind == "plain":
+            continue  # not a count of records (a population): nothing to perturb
+        else:
+            new[col] = [None] * frame.height
+            withheld.append(col)
+    for rate, r in spec.rates.items():
+        if rate not in frame.columns:
+            continue
+        count = new.get(r.count, frame[r.count].to_list() if r.count in frame.columns else None)
+        base = new.get(r.base, frame[r.base].to_list() if r.base in frame.columns else None)
+        if count is None or base is None:
+            new[rate] = [None] * frame.height
+            continue
+        places = keys.decimals.get(rate, 1)
+        new[rate] = [round(100.0 * c / b, places) if c is not None and b else None
+                     for c, b in zip(count, base, strict=True)]
+    for col in frame.columns:
+        if col in new or col in spec.dims or not frame.schema[col].is_numeric():
+            continue
+        if keys.kind(col) not in ("tainted", "keyed"):
+            continue  # a median or other value of the records: protected by its base
+        by = keys.scales_with.get(col)
+        if by in new and by in frame.columns:
+            places = keys.decimals.get(col)
+            scaled = []
+            for v, true, noisy in zip(frame[col].to_list(), frame[by].to_list(), new[by],
+                                      strict=True):
+                if v is None or noisy is None or not true:
+                    scaled.append(None if noisy is None else v)
+                    continue
+                x = v * noisy / true
+                scaled.append(round(x, places) if places is not None else x)
+            new[col] = scaled
+        else:
+            new[col] = [None] * frame.height
+            withheld.append(col)
+    # One eager DataFrame from Series (with_columns and drop would each go through the
+    # lazy engine: about a millisecond a chart, a tenth of a small chart's query).
+    dropped = set(_key_columns(frame))
+    out = [frame[c] if c not in new else
+           pl.Series(c, new[c], dtype=frame.schema[c]
+                     if c in counts and frame.schema[c].is_integer() else pl.Float64,
+                     strict=False)
+           for c in frame.columns if c not in dropped]
+    return pl.DataFrame(out), withheld
 
 
 def _line_naming(spec: QuerySpec, detail: str) -> int | None:
@@ -172,7 +289,8 @@ def check_columns(spec: QuerySpec, frame: pl.DataFrame) -> QueryError | None:
     return None
 
 
-def _protect(spec: QuerySpec, frame: pl.DataFrame, settings: Settings) -> disclosure.Protected:
+def _protect(spec: QuerySpec, frame: pl.DataFrame, settings: Settings,
+             perturbed: bool = False, unkeyed: list[str] = ()) -> disclosure.Protected:
     dims = list(spec.dims)
     if spec.chart == "table":
         dims = [c for c, t in frame.schema.items()
@@ -184,7 +302,19 @@ def _protect(spec: QuerySpec, frame: pl.DataFrame, settings: Settings) -> disclo
         measures=spec.measures,
         dims=dims,
         rules=disclosure.Rules(settings.suppression_threshold, settings.min_rate_base),
+        perturbed=perturbed,
+        unkeyed=unkeyed,
     )
+
+
+def _fetch(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
+           settings: Settings, perturb: bool) -> tuple[pl.DataFrame, bool, list[str]]:
+    """The rows for `scope`, perturbed when `perturb`; raises _Failure."""
+    frame, truncated, keys = _run(store, spec, scope, period, settings, keyed=perturb)
+    if keys is None:
+        return frame, truncated, []
+    frame, unkeyed = _perturb(spec, frame, keys, cellkey.load(settings.ptable_path))
+    return frame, truncated, unkeyed
 
 
 def _overall(spec: QuerySpec, frame: pl.DataFrame) -> dict[str, float]:
@@ -205,20 +335,26 @@ def service_count(store: db.Store) -> int:
 
 
 def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
-        settings: Settings) -> ChartResult:
-    """The chart's data for `scope`, and the all-services benchmark where it is safe."""
+        settings: Settings, audience: Audience = EVERYONE) -> ChartResult:
+    """The chart's data for `scope` as `audience` may see it (perturbed unless they hold
+    the records), and the all-services benchmark where it is safe."""
     result = ChartResult(spec, scope, period, data_as_of=store.meta.get("data_as_of", ""),
-                         data_kind=store.meta.get("data_kind", ""))
+                         data_kind=store.meta.get("data_kind", ""), audience=audience)
+    perturb = not audience.exact(scope)
     try:
-        frame, truncated = _run(store, spec, scope, period, settings)
+        frame, truncated, unkeyed = _fetch(store, spec, scope, period, settings, perturb)
     except _Failure as exc:
         result.error = exc.error
+        return result
+    except cellkey.PtableError as exc:
+        result.error = QueryError(spec.path, spec.body_line, str(exc))
         return result
     result.error = check_columns(spec, frame)
     if result.error:
         return result
     result.truncated = truncated
-    result.data = _protect(spec, frame, settings)
+    result.perturbed = perturb
+    result.data = _protect(spec, frame, settings, perturb, unkeyed)
     if spec.chart == "funnel" and scope.is_all:
         result.overall = _overall(spec, frame)
 
@@ -227,16 +363,23 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
     if scope.is_all:
         result.benchmark_note = "You are viewing all services, so this is the benchmark."
         return result
+    if not scope.services:
+        result.benchmark_note = "The all-services benchmark is not shown: no services are selected."
+        return result
     total = service_count(store)
-    outside = total - len(scope.services or ())
+    # Services outside everything this viewer may see (not only outside the selection):
+    # otherwise the benchmark minus the services they can see gives the ones they cannot.
+    seen = set(scope.services) | set(audience.visible or ())
+    outside = total - len(seen)
     if outside < settings.min_other_services:
+        where = "your selection" if audience.visible is None else "the services you can see"
         result.benchmark_note = (
             f"The all-services benchmark is not shown: fewer than "
-            f"{settings.min_other_services} services lie outside your selection, so your "
-            "selection could be subtracted from it.")
+            f"{settings.min_other_services} services lie outside {where}, so {where} could "
+            "be subtracted from it.")
         return result
     try:
-        bench, _ = _run(store, spec, ALL_SERVICES, period, settings)
+        bench, _, bench_unkeyed = _fetch(store, spec, ALL_SERVICES, period, settings, True)
     except _Failure as exc:
         result.error = exc.error
         return result
@@ -244,7 +387,7 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
         # Only the all-services rate is kept: other services' own rows never leave here.
         result.overall = _overall(spec, bench)
         return result
-    protected = _protect(spec, bench, settings)
+    protected = _protect(spec, bench, settings, True, bench_unkeyed)
     scaled = [c for c in spec.y if c in spec.counts]
     if scaled:
         # Counts are compared with an average service of the same size of selection;

@@ -52,6 +52,12 @@ areas as (
     where $scope_areas is null or list_contains($scope_areas, area_code)
 )"""
 
+KEYED_PREFIX = (SCOPE_PREFIX
+                .replace("from main.cases", "from store.cases_keyed")
+                .replace("from main.marac_referrals", "from store.marac_referrals_keyed"))
+"""The same scoped relations with each record's `record_key`, for the cell-key pass
+(catalogue/keying.py) only: the relations analysts' SQL reads never carry it."""
+
 SCOPE_PARAMS = frozenset({"scope_services", "scope_areas", "marac_by_service"})
 
 _LEADING = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s)*", re.S)
@@ -90,22 +96,23 @@ class Scope:
 ALL_SERVICES = Scope(None, None, False, "All services")
 
 
-def scoped_sql(sql: str) -> tuple[str, int]:
+def scoped_sql(sql: str, *, keyed: bool = False) -> tuple[str, int]:
     """Put the scoped relations in front of a single SELECT (which may have its own WITH).
 
     Returns the text to run and how many lines to subtract from a line number in it to
     get the line in `sql`, so DuckDB's "LINE n" points into the analyst's file.
     """
+    prefix = KEYED_PREFIX if keyed else SCOPE_PREFIX
     leading = _LEADING.match(sql).group(0)
     body = sql[len(leading):].rstrip().rstrip(";")
-    prefix_lines = SCOPE_PREFIX.count("\n") + 1
+    prefix_lines = prefix.count("\n") + 1
     shift = prefix_lines - leading.count("\n")
     m = _WITH.match(body)
     if m:
         recursive = "recursive " if m.group(1) else ""
-        head = SCOPE_PREFIX.replace("with ", f"with {recursive}", 1)
+        head = prefix.replace("with ", f"with {recursive}", 1)
         return head + ",\n" + body[m.end():], shift
-    return SCOPE_PREFIX + "\n" + body, shift
+    return prefix + "\n" + body, shift
 
 
 @dataclass(frozen=True)

@@ -92,11 +92,13 @@ def file_name(scope: Scope, period: Period) -> str:
 def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
           pages: Sequence[str] | None = None, findings: list | None = None,
           progress: Progress | None = None, image_server: images.ImageServer | None = None,
-          now: dt.datetime | None = None) -> Pack:
+          now: dt.datetime | None = None,
+          audience: results.Audience = results.EVERYONE) -> Pack:
     """Build the pack. Nothing here raises for one bad chart: it is listed in `omitted`.
 
     `findings` are objects with `title`, `message`, `recommendation`, `evidence` and
-    `confidence`; None leaves the findings section out.
+    `confidence`; None leaves the findings section out. `audience` is the viewer's (see
+    results.Audience): counts are perturbed unless they hold the records.
     """
     now = now or dt.datetime.now()
     say = progress or (lambda fraction, message: None)
@@ -109,9 +111,10 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
     omitted: list[Omitted] = []
 
     say(0.02, "Headline figures")
-    headline = _run(store, settings, HEADLINE, scope, period, omitted)
+    headline = _run(store, settings, audience, HEADLINE, scope, period, omitted)
     side_by_side = selection.each_service(store, scope) if _several(scope) else []
-    per_service_headline = [r for r in (_run(store, settings, HEADLINE, s, period, [])
+    per_service_headline = [r for r in (_run(store, settings, audience, HEADLINE, s, period,
+                                             [])
                                         for s in side_by_side) if r is not None]
 
     sections: list[tuple[str, list[_Chart]]] = []
@@ -124,7 +127,7 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
         if entry.error:
             omitted.append(Omitted(entry.path, str(entry.error)))
             continue
-        res = _run(store, settings, entry.id, scope, period, omitted)
+        res = _run(store, settings, audience, entry.id, scope, period, omitted)
         if res is None:
             continue
         chart = _Chart(res)
@@ -132,7 +135,7 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
             chart.figure = _figure(lambda res=res: chart_files.export_figure(res, marking, now),
                                    res.spec.title, omitted)
             if side_by_side and entry.spec.chart == "bar":
-                each = [r for r in (_run(store, settings, entry.id, s, period, [])
+                each = [r for r in (_run(store, settings, audience, entry.id, s, period, [])
                                     for s in side_by_side) if r is not None]
                 if len(each) >= 2:
                     chart.comparison = _figure(
@@ -156,13 +159,13 @@ def _several(scope: Scope) -> bool:
     return scope.services is not None and 2 <= len(scope.services) <= MAX_SIDE_BY_SIDE
 
 
-def _run(store, settings, qid, scope, period, omitted) -> ChartResult | None:
+def _run(store, settings, audience, qid, scope, period, omitted) -> ChartResult | None:
     entry = catalog.get(settings.queries_dir, qid)
     if entry.error:
         omitted.append(Omitted(entry.path, str(entry.error)))
         return None
     try:
-        res = results.run(store, entry.spec, scope, period, settings)
+        res = results.run(store, entry.spec, scope, period, settings, audience)
     except Exception as exc:  # noqa: BLE001 - one chart must not stop the pack
         omitted.append(Omitted(entry.spec.title, f"{type(exc).__name__}: {exc}"))
         return None

@@ -97,7 +97,8 @@ def _confidence(spec: QuerySpec, row: dict) -> tuple[str, str, int]:
 
 
 def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: Period,
-                  settings: Settings, report: Report) -> None:
+                  settings: Settings, report: Report,
+                  audience: results.Audience = results.EVERYONE) -> None:
     if entry.error:
         report.errors.append(entry.error)
         return
@@ -107,7 +108,7 @@ def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: P
         report.not_judged.append(f"{spec.title}: judged for whole Marac areas; choose an area "
                                  "rather than single services to see it.")
         return
-    res = results.run(store, spec, scope, period, settings)
+    res = results.run(store, spec, scope, period, settings, audience)
     if res.error:
         report.errors.append(res.error)
         return
@@ -132,11 +133,13 @@ def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: P
             source=spec.source))
 
 
-def evaluate(store: db.Store, scope: Scope, period: Period, settings: Settings) -> Report:
-    """Every rule in queries/findings/ for this scope and period."""
+def evaluate(store: db.Store, scope: Scope, period: Period, settings: Settings,
+             audience: results.Audience = results.EVERYONE) -> Report:
+    """Every rule in queries/findings/ for this scope and period, with the numbers this
+    audience sees on the charts (perturbed unless they hold the records)."""
     report = Report()
     for entry in rules(settings.queries_dir):
-        evaluate_rule(store, entry, scope, period, settings, report)
+        evaluate_rule(store, entry, scope, period, settings, report, audience)
     order = {"high": 0, "moderate": 1, "low": 2}
     report.findings.sort(key=lambda f: (order[f.level], f.subject, f.rule))
     return report

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from service_insights import settings
@@ -212,7 +213,13 @@ def _write(w: db.Writer, cases: pl.DataFrame, service_id: str, key: bytes, log: 
               "(select case_id from incoming_cases)")
     w.execute("delete from store.cases where service_id = $s and case_id in "
               "(select case_id from incoming_cases)", {"s": service_id})
-    rows = cases.drop(*MARAC_COLUMNS)
+    # Record keys for the cell key method (protection/cellkey.py): uniform 0 to 255 from
+    # the operating system's randomness, one per stored record, never shown or exported.
+    draw = np.random.default_rng()
+    cases = cases.with_columns(
+        record_key=pl.Series(draw.integers(0, 256, size=cases.height), dtype=pl.Int16),
+        marac_record_key=pl.Series(draw.integers(0, 256, size=cases.height), dtype=pl.Int16))
+    rows = cases.drop(*MARAC_COLUMNS, "marac_record_key")
     for start in range(0, rows.height, batch_rows):
         w.append("store.cases", rows.slice(start, batch_rows))
         if on_batch:
@@ -221,7 +228,7 @@ def _write(w: db.Writer, cases: pl.DataFrame, service_id: str, key: bytes, log: 
         referral_id="case_id", client_key="client_key", marac_area=pl.lit(area["area_code"][0]),
         service_id="service_id", meeting_date="marac_meeting_date",
         referring_agency="marac_referring_agency",
-        children_in_household="children_in_household")
+        children_in_household="children_in_household", record_key="marac_record_key")
     if marac.height:
         w.append("store.marac_referrals", marac)
     w.execute("drop table incoming_cases")

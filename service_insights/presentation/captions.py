@@ -14,6 +14,9 @@ def suppression_note(res: ChartResult, *, why_no_benchmark: bool = True) -> str:
     if res.data is None:
         return ""
     text = res.data.note()
+    if res.benchmark is not None and res.benchmark.perturbed and not res.data.perturbed:
+        text += (" The all-services figures are perturbed (the cell key method); your own "
+                 "service's counts are exact.")
     if res.benchmark is not None and res.benchmark.any_hidden:
         hidden = res.benchmark.primary + res.benchmark.secondary + res.benchmark.withheld
         text += (f" In the {res.benchmark_label.lower() or 'benchmark'} figures, {hidden} "
@@ -25,7 +28,7 @@ def suppression_note(res: ChartResult, *, why_no_benchmark: bool = True) -> str:
 
 def caption(res: ChartResult, *, always_note_rules: bool = False) -> str:
     """Exports always state the suppression rule; the screen states it when it hid
-    something (the rule is in every chart's footnote anyway)."""
+    something or the counts are perturbed (the rule is in every chart's footnote anyway)."""
     spec = res.spec
     parts = [spec.description, f"Period: {shown_period(res)}.", base_text(res)]
     if res.benchmark is not None:
@@ -38,7 +41,7 @@ def caption(res: ChartResult, *, always_note_rules: bool = False) -> str:
         parts.append(charts.funnel_summary(res))
     if spec.rates and spec.chart in ("bar", "grouped_bar", "line"):
         parts.append("Error bars show 95% confidence intervals.")
-    if res.data is not None and (always_note_rules or res.data.any_hidden
+    if res.data is not None and (always_note_rules or res.data.any_hidden or res.perturbed
                                  or (res.benchmark is not None and res.benchmark.any_hidden)):
         parts.append(suppression_note(res, why_no_benchmark=False))
     if res.truncated:

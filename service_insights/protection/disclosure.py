@@ -1,5 +1,10 @@
 """Disclosure control: what every number passes through before anyone sees or exports it.
 
+Counts reach here already perturbed by the cell key method where the viewer needs it
+(catalogue/results.py decides, protection/cellkey.py adds the noise): suppression is
+judged on the perturbed counts, as ONS does, so a shown count and its "<5" are both
+consistent across every table the same records appear in.
+
 Counts from 1 to threshold-1 are suppressed (shown "<5"); where one cell of a group is
 suppressed, the next-smallest is too, so it cannot be recovered from the group's total
 (secondary suppression, along every dimension of the table); rates and averages on a
@@ -33,6 +38,10 @@ class Protected:
     secondary: int = 0
     withheld: int = 0
     rules: Rules = field(default_factory=Rules)
+    perturbed: bool = False
+    """The counts carry cell-key noise (protection/cellkey.py)."""
+    unkeyed: tuple[str, ...] = ()
+    """Columns withheld whole because the cell-key pass could not key them."""
 
     @property
     def any_hidden(self) -> bool:
@@ -47,6 +56,13 @@ class Protected:
                          "withheld so small numbers cannot be worked out from totals")
         parts.append(f"rates and averages need a base of at least {self.rules.min_base}")
         text = "; ".join(parts) + "."
+        if self.perturbed:
+            text = ("Counts are perturbed: small random noise is added to each (the cell key "
+                    "method, as in ONS's Census 2021 tables), so figures may not add up "
+                    "exactly. " + text)
+        if self.unkeyed:
+            text += (f" {', '.join(self.unkeyed)} could not be perturbed, so "
+                     f"{'it is' if len(self.unkeyed) == 1 else 'they are'} withheld.")
         if self.any_hidden:
             hidden = self.primary + self.secondary + self.withheld
             text = f"Small numbers withheld ({hidden} value{'s' if hidden != 1 else ''}). " + text
@@ -108,6 +124,8 @@ def protect(
     measures: Mapping[str, str] | None = None,
     dims: Sequence[str] = (),
     rules: Rules | None = None,
+    perturbed: bool = False,
+    unkeyed: Sequence[str] = (),
 ) -> Protected:
     """Apply primary and secondary suppression and withhold rates on small bases.
 
@@ -130,6 +148,9 @@ def protect(
 
     hidden = {c: [small(v) for v in raw[c]] for c in count_cols}
     primary = sum(sum(h) for h in hidden.values())
+    unkeyed = tuple(c for c in unkeyed if c in present)
+    for c in unkeyed:
+        hidden[c] = [True] * n
 
     # Secondary suppression on the cells that add up to totals (counts, rate numerators).
     # A rate's numerators are parts of one total only where they share a base, so rows
@@ -158,7 +179,7 @@ def protect(
                     secondary += 1
                     changed = True
 
-    withheld = 0
+    withheld = n * len(unkeyed)
     for rate, (count, base) in rates.items():
         if rate not in present:
             continue
@@ -186,5 +207,6 @@ def protect(
         pl.when(pl.Series(flags)).then(None).otherwise(pl.col(col)).alias(col)
         for col, flags in hidden.items()
     ]) if hidden and n else frame
-    return Protected(masked, hidden, primary, secondary, withheld, rules, raw,
-                     frozenset(count_cols))
+    return Protected(masked, hidden, primary, secondary, withheld, rules,
+                     _raw=raw, _count_cols=frozenset(count_cols), perturbed=perturbed,
+                     unkeyed=unkeyed)

@@ -324,6 +324,12 @@ def generate(n_cases: int = 50_000, seed: int = 20240401) -> Sample:
         client_key=client_ids.gather(refs["client_index"]),
     ).drop("client_index")
 
+    # Record keys for the cell key method, from their own stream of the seed so they are
+    # fixed by the seed without changing any other drawn value of the sample.
+    keys = np.random.default_rng([seed, 0xCE11]).integers(0, 256, size=cases.height + refs.height)
+    cases = cases.with_columns(record_key=pl.Series(keys[:cases.height], dtype=pl.Int16))
+    refs = refs.with_columns(record_key=pl.Series(keys[cases.height:], dtype=pl.Int16))
+
     years = (AS_OF - FIRST_DAY).days / 365.25
     per_area = refs.group_by("marac_area").len()
     volume = dict(zip(per_area["marac_area"], per_area["len"], strict=True))

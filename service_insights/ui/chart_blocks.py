@@ -1,9 +1,11 @@
 """Chart blocks that pages call: a query's protected result, cached; its figure or KPI
 tiles; the caption, downloads and definitions under it; and the Query health table.
 
-Cached results are keyed by the store build, the query file's content, the scope and the
-period, so one viewer's figures are never served to another scope and a rebuilt store is
-never answered from an old cache. Errors are not cached.
+Cached results are keyed by the store build, the query file's content, the scope, the
+period and the audience (which services the viewer may see and holds: a service
+manager's exact counts are never served to a commissioner who must see them perturbed),
+so one viewer's figures are never served to another and a rebuilt store is never
+answered from an old cache. Errors are not cached.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ class _Uncached(Exception):
 
 @st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
 def _cached_result(store_key: tuple, qid: str, digest: str, scope: Scope,
-                   period: Period) -> results.ChartResult:
+                   period: Period, audience: results.Audience) -> results.ChartResult:
     entry = catalog.get(settings.get().queries_dir, qid)
-    result = results.run(lifecycle.store(), entry.spec, scope, period, settings.get())
+    result = results.run(lifecycle.store(), entry.spec, scope, period, settings.get(),
+                         audience)
     if result.error:
         raise _Uncached(result)
     return result
@@ -46,24 +49,26 @@ def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalo
     if entry.error:
         return entry.error
     # Narrowed before it becomes a cache key: cached results are shared by all sessions.
-    scope = grants.clamp(selection.scope, signin.current())
+    viewer = signin.current()
+    scope = grants.clamp(selection.scope, viewer)
     try:
         return _cached_result(lifecycle.store_key(), qid, entry.spec.digest, scope,
-                              selection.period)
+                              selection.period, grants.audience(viewer))
     except _Uncached as exc:
         return exc.result
 
 
 @st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
-def _cached_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period):
+def _cached_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period,
+                   audience: results.Audience):
     # Building a figure (Plotly's validation) costs more than the query behind it, so the
     # figure is cached under the same key as its result.
-    return charts.build(_cached_result(store_key, qid, digest, scope, period))
+    return charts.build(_cached_result(store_key, qid, digest, scope, period, audience))
 
 
 def figure(res: results.ChartResult):
     return _cached_figure(lifecycle.store_key(), res.spec.id, res.spec.digest, res.scope,
-                          res.period)
+                          res.period, res.audience)
 
 
 def show_error(error: catalog.QueryError, title: str | None = None) -> None:

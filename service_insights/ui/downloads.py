@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from service_insights import settings
-from service_insights.access import audit
+from service_insights.access import audit, grants
 from service_insights.catalogue.results import ChartResult
 from service_insights.exports import chart_files, images, report_pack
 from service_insights.store import db
@@ -75,7 +75,8 @@ def build_pack(store: db.Store, selection, pages: Sequence[str],
         try:
             pack = report_pack.build(store, selection.scope, selection.period,
                                      settings.get(), pages=pages, findings=findings,
-                                     progress=progress)
+                                     progress=progress,
+                                     audience=grants.audience(signin.current()))
         except Exception as exc:  # noqa: BLE001 - say what went wrong, keep the page
             status.update(label=f"The report pack could not be built: {exc}", state="error")
             return

@@ -1,5 +1,6 @@
 """The findings blocks: the full list with numbers, recommendation and evidence (Findings
-page), and the short teaser on Home. Cached like charts, by store, rules, scope and period."""
+page), and the short teaser on Home. Cached like charts, by store, rules, scope, period
+and audience."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import streamlit as st
 from service_insights import settings
 from service_insights.access import grants
 from service_insights.catalogue.periods import Period
+from service_insights.catalogue.results import Audience
 from service_insights.catalogue.scope import Scope
 from service_insights.catalogue.selection import Selection
 from service_insights.findings import evaluation
@@ -18,16 +20,17 @@ from service_insights.ui.filters import current_selection
 
 @st.cache_data(ttl=3600, max_entries=200, show_spinner=False)
 def _cached_findings(store_key: tuple, rules_digest: str, scope: Scope,
-                     period: Period) -> evaluation.Report:
-    return evaluation.evaluate(lifecycle.store(), scope, period, settings.get())
+                     period: Period, audience: Audience) -> evaluation.Report:
+    return evaluation.evaluate(lifecycle.store(), scope, period, settings.get(), audience)
 
 
 def findings_report(selection: Selection | None = None) -> evaluation.Report:
     selection = selection or current_selection()
     root = settings.get().queries_dir
-    scope = grants.clamp(selection.scope, signin.current())
+    viewer = signin.current()
+    scope = grants.clamp(selection.scope, viewer)
     return _cached_findings(lifecycle.store_key(), evaluation.rules_digest(root), scope,
-                            selection.period)
+                            selection.period, grants.audience(viewer))
 
 
 _LEVEL_BADGE = {"high": ("High confidence", "green"), "moderate": ("Moderate confidence",
