@@ -43,7 +43,7 @@ def shown(count: int, key_sum: int, threshold: int = 5) -> int | None:
 
 def truth(db_path: Path, sql: str, params: dict | None = None) -> tuple[int, int]:
     """(count, sum of record keys) from `sql`, which selects those two from store tables."""
-    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    con = duckdb.connect(str(db_path), read_only=True, config=db.read_only_config())
     try:
         n, k = con.execute(sql, params or {}).fetchone()
     finally:

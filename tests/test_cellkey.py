@@ -39,7 +39,7 @@ def store(sample_db):
 
 
 def microdata(db_path, where="true") -> pd.DataFrame:
-    con = duckdb.connect(str(db_path), read_only=True, config=db._READ_ONLY_CONFIG)
+    con = duckdb.connect(str(db_path), read_only=True, config=db.read_only_config())
     try:
         return con.execute(
             "select c.service_id, s.area_code, c.gender, c.age_band, c.record_key "

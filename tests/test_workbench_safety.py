@@ -216,16 +216,22 @@ def test_a_saved_query_with_a_rate_becomes_a_working_chart(tmp_path, sample_db):
                           rates={"pct_fam": ("fam", "cases")})
     spec = catalog.parse(path.read_text(), "queries/risk/families_by_risk.sql")
     assert spec.rates["pct_fam"] == catalog.Rate("fam", "cases")
+    from service_insights.catalogue.scope import Scope
+
+    # As the service's own manager, so counts are exact (others see them perturbed).
+    area = independent(sample_db, "select area_code from store.services where service_id = 'S01'")
+    scope = Scope(("S01",), (area[0][0],), True, "S01")
     store = db.Store(sample_db)
     try:
-        res = results.run(store, spec, ALL_SERVICES, FY, settings.get())
+        res = results.run(store, spec, scope, FY, settings.get(),
+                          results.Audience(visible=("S01",), own=("S01",)))
     finally:
         store.close()
     assert res.error is None
     raw = dict((lvl, round(100.0 * k / n, 1)) for lvl, n, k in independent(
         sample_db, "select risk_level, count(*), count(*) filter (where children_in_household "
-        "> 0) from store.cases where referral_date between $a and $b and risk_level is not "
-        "null group by 1", {"a": FY.start, "b": FY.end}))
+        "> 0) from store.cases where service_id = 'S01' and referral_date between $a and $b "
+        "and risk_level is not null group by 1", {"a": FY.start, "b": FY.end}))
     for row in res.data.frame.iter_rows(named=True):
         assert row["pct_fam"] == raw[row["risk_level"]]
 
