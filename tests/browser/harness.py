@@ -112,49 +112,45 @@ def run_command(port: int) -> list[str]:
             "--address", "127.0.0.1", "--headless"]
 
 
-class Server:
-    """`service-insights run` in its own process group, stopped as a whole."""
+class Background:
+    """A server process in its own process group: started, polled until its health URL
+    answers, and stopped as a whole (SIGTERM, then SIGKILL). The dashboard and the test
+    OIDC provider are both run this way."""
 
-    def __init__(self, db_path: Path, log_path: Path, env: Mapping[str, str] | None = None):
-        self.db_path = Path(db_path)
+    name = "the server"
+
+    def __init__(self, log_path: Path):
         self.log_path = Path(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # No developer's users file or audit log: synthetic data without users is the
-        # demo mode, which needs no sign-in.
-        self.env = {**os.environ, "SI_DB_PATH": str(self.db_path),
-                    "SI_USERS_FILE": str(self.log_path.parent / "no-users.yaml"),
-                    "SI_AUDIT_LOG": str(self.log_path.with_suffix(".audit.log")), **(env or {})}
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 60) -> Server:
+    def _spawn(self, command: list[str], health_url: str, timeout_s: float, *,
+               cwd: Path | None = None, env: Mapping[str, str] | None = None):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            run_command(self.port),
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the dashboard exited with {self.proc.returncode}:\n"
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
                                    f"{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                with urllib.request.urlopen(health_url, timeout=2) as r:
                     if r.status == 200:
                         return self
             except OSError:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"streamlit did not answer within {timeout_s:g} s:\n{self.log()}")
+        raise RuntimeError(f"{self.name} did not answer within {timeout_s:g} s:\n{self.log()}")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        pgid = self.proc.pid  # start_new_session: the group id is the server's pid
+        pgid = self.proc.pid  # start_new_session: the group id is the process's pid
         os.killpg(pgid, signal.SIGTERM)
         try:
             self.proc.wait(10)
@@ -165,11 +161,30 @@ class Server:
     def log(self, tail: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
 
-    def __enter__(self) -> Server:
-        return self.start()
-
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Server(Background):
+    """`service-insights run` in its own process group, stopped as a whole."""
+
+    name = "the dashboard"
+
+    def __init__(self, db_path: Path, log_path: Path, env: Mapping[str, str] | None = None):
+        super().__init__(log_path)
+        self.db_path = Path(db_path)
+        # No developer's users file or audit log: synthetic data without users is the
+        # demo mode, which needs no sign-in.
+        self.env = {**os.environ, "SI_DB_PATH": str(self.db_path),
+                    "SI_USERS_FILE": str(self.log_path.parent / "no-users.yaml"),
+                    "SI_AUDIT_LOG": str(self.log_path.with_suffix(".audit.log")), **(env or {})}
+
+    def start(self, timeout_s: float = 60) -> Server:
+        return self._spawn(run_command(self.port), f"{self.url}/_stcore/health", timeout_s,
+                           cwd=ROOT, env=self.env)
+
+    def __enter__(self) -> Server:
+        return self.start()
 
 
 def warm_up(browser: Browser, server: Server) -> None:

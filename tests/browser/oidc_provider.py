@@ -13,68 +13,29 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.browser.harness import free_port
+from tests.browser.harness import Background
 
 
-class Provider:
+class Provider(Background):
     """oidc-provider-mock on 127.0.0.1:<free port>, stopped as a whole process group."""
 
-    def __init__(self, log_path: Path):
-        self.log_path = Path(log_path)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
+    name = "oidc-provider-mock"
 
     @property
     def metadata_url(self) -> str:
         return f"{self.url}/.well-known/openid-configuration"
 
     def start(self, timeout_s: float = 30) -> Provider:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
+        return self._spawn(
             [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1",
              "--port", str(self.port), "--require-registration", "--require-nonce"],
-            env={**os.environ, "NO_COLOR": "1"}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"oidc-provider-mock exited with {self.proc.returncode}:\n"
-                                   f"{self.log()}")
-            try:
-                with urllib.request.urlopen(self.metadata_url, timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"oidc-provider-mock did not answer within {timeout_s:g} s:\n"
-                           f"{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def log(self, tail: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
+            self.metadata_url, timeout_s, env={**os.environ, "NO_COLOR": "1"})
 
     def _send(self, method: str, path: str, body: dict) -> tuple[int, bytes]:
         req = urllib.request.Request(
@@ -99,9 +60,6 @@ class Provider:
 
     def __enter__(self) -> Provider:
         return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def write_secrets(path: Path, provider: Provider, app_url: str) -> Path:
