@@ -192,65 +192,95 @@ def _key_columns(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.endswith(keying.SUFFIX) or c == keying.RECORD_KEY]
 
 
+def perturb_counts(frame: pl.DataFrame, counts, keys: keying.Keying,
+                   ptable: cellkey.Ptable) -> tuple[dict[str, pl.Series], list[str]]:
+    """Each of `counts` perturbed by its cell key (a whole column at a time), or withheld
+    (all null) when the cell-key pass could not key it; a column that is not a count of
+    records (a population) is left out, as there is nothing to perturb. Returns the new
+    columns and the names withheld. The one place charts and the workbench perturb."""
+    schema = frame.schema
+    new: dict[str, pl.Series] = {}
+    withheld: list[str] = []
+    for col in counts:
+        kind = keys.kind(col)
+        key = keys.keys.get(col)
+        if kind == "keyed" and key in schema:
+            noisy = ptable.perturb_series(frame[col].cast(pl.Int64, strict=False),
+                                          frame[key].cast(pl.Int64, strict=False))
+            dtype = schema[col]
+            new[col] = noisy if dtype == pl.Int64 else noisy.cast(
+                dtype if dtype.is_integer() else pl.Float64, strict=False)
+        elif kind == "plain":
+            continue
+        else:
+            new[col] = pl.Series(col, [None] * frame.height, dtype=schema[col])
+            withheld.append(col)
+    return new, withheld
+
+
 def _perturb(spec: QuerySpec, frame: pl.DataFrame, keys: keying.Keying,
              ptable: cellkey.Ptable) -> tuple[pl.DataFrame, list[str]]:
     """Every count perturbed by its cell key, rates worked out again from the perturbed
     counts, figures proportional to a count scaled with it; whatever cannot be keyed is
     withheld. Returns the frame (key columns dropped) and the columns withheld."""
+    schema = frame.schema
     counts = list(dict.fromkeys([*spec.counts, *(r.count for r in spec.rates.values()),
                                  *(r.base for r in spec.rates.values()),
                                  *spec.measures.values()]))
-    counts = [c for c in counts if c in frame.columns]
-    withheld: list[str] = []
-    new: dict[str, list] = {}
-    for col in counts:
-        kind = keys.kind(col)
-        if kind == "keyed" and keys.keys[col] in frame.columns:
-            new[col] = ptable.perturb(frame[col].to_list(), frame[keys.keys[col]].to_list())
-        elif kind == "plain":
-            continue  # not a count of records (a population): nothing to perturb
-        else:
-            new[col] = [None] * frame.height
-            withheld.append(col)
+    counts = [c for c in counts if c in schema]
+    new, withheld = perturb_counts(frame, counts, keys, ptable)
+    values: dict[str, list] = {}
+
+    def listed(col: str) -> list | None:
+        if col not in values:
+            if col in new:
+                values[col] = new[col].to_list()
+            elif col in schema:
+                values[col] = frame[col].to_list()
+            else:
+                return None
+        return values[col]
+
     for rate, r in spec.rates.items():
-        if rate not in frame.columns:
+        if rate not in schema:
             continue
-        count = new.get(r.count, frame[r.count].to_list() if r.count in frame.columns else None)
-        base = new.get(r.base, frame[r.base].to_list() if r.base in frame.columns else None)
+        if r.count not in new and r.base not in new:
+            continue  # neither part perturbed (a population over a population): as run
+        count, base = listed(r.count), listed(r.base)
         if count is None or base is None:
-            new[rate] = [None] * frame.height
+            new[rate] = pl.Series(rate, [None] * frame.height, dtype=pl.Float64)
             continue
         places = keys.decimals.get(rate, 1)
-        new[rate] = [round(100.0 * c / b, places) if c is not None and b else None
-                     for c, b in zip(count, base, strict=True)]
-    for col in frame.columns:
-        if col in new or col in spec.dims or not frame.schema[col].is_numeric():
+        # Python's round, per cell, so a rate equals round(100 * count / base, places)
+        # exactly as a reader (or a test) works it out from the counts shown.
+        new[rate] = pl.Series(rate, [round(100.0 * c / b, places)
+                                     if c is not None and b else None
+                                     for c, b in zip(count, base, strict=True)],
+                              dtype=pl.Float64)
+    for col, dtype in schema.items():
+        if col in new or col in spec.dims or not dtype.is_numeric():
             continue
         if keys.kind(col) not in ("tainted", "keyed"):
             continue  # a median or other value of the records: protected by its base
         by = keys.scales_with.get(col)
-        if by in new and by in frame.columns:
+        if by in new and by in schema:
             places = keys.decimals.get(col)
             scaled = []
-            for v, true, noisy in zip(frame[col].to_list(), frame[by].to_list(), new[by],
-                                      strict=True):
+            for v, true, noisy in zip(frame[col].to_list(), frame[by].to_list(),
+                                      new[by].to_list(), strict=True):
                 if v is None or noisy is None or not true:
                     scaled.append(None if noisy is None else v)
                     continue
                 x = v * noisy / true
                 scaled.append(round(x, places) if places is not None else x)
-            new[col] = scaled
+            new[col] = pl.Series(col, scaled, dtype=pl.Float64, strict=False)
         else:
-            new[col] = [None] * frame.height
+            new[col] = pl.Series(col, [None] * frame.height, dtype=pl.Float64)
             withheld.append(col)
     # One eager DataFrame from Series (with_columns and drop would each go through the
     # lazy engine: about a millisecond a chart, a tenth of a small chart's query).
-    dropped = set(_key_columns(frame))
-    out = [frame[c] if c not in new else
-           pl.Series(c, new[c], dtype=frame.schema[c]
-                     if c in counts and frame.schema[c].is_integer() else pl.Float64,
-                     strict=False)
-           for c in frame.columns if c not in dropped]
+    out = [new[c] if c in new else frame[c]
+           for c in frame.columns if not (c.endswith(keying.SUFFIX) or c == keying.RECORD_KEY)]
     return pl.DataFrame(out), withheld
 
 

@@ -116,10 +116,29 @@ class Ptable:
         """Perturbed counts for cells with these true counts and record-key sums (None
         stays None: a cell with no value has nothing to perturb)."""
         n = np.array([-1 if c is None else int(c) for c in counts], dtype=np.int64)
-        k = np.array([int(x or 0) for x in key_sums], dtype=np.int64) % self.key_range
-        pcv = np.clip(self.pcv(n), 0, MAX_PCV)
-        out = np.where(n > 0, n + self.noise[pcv, k], n)
+        k = np.array([int(x or 0) for x in key_sums], dtype=np.int64)
+        out = self.perturb_array(n, k)
         return [None if c is None else int(v) for c, v in zip(counts, out, strict=True)]
+
+    def perturb_array(self, counts: np.ndarray, key_sums: np.ndarray) -> np.ndarray:
+        """The same on whole arrays at once (one table lookup, no Python loop per cell): a
+        count of zero or less (a stand-in for a missing one) is returned as it is."""
+        n = np.asarray(counts, dtype=np.int64)
+        k = np.asarray(key_sums, dtype=np.int64) % self.key_range
+        pcv = np.clip(np.where(n > WRAP_FROM, (n - 1) % WRAP_SIZE + WRAP_BASE, n), 0, MAX_PCV)
+        return np.where(n > 0, n + self.noise[pcv, k], n)
+
+    def perturb_series(self, counts: pl.Series, key_sums: pl.Series) -> pl.Series:
+        """A count column perturbed by its key-sum column (nulls stay null, the column
+        keeps its name); for results.py and the workbench, which hold Polars columns."""
+        missing = counts.null_count()
+        n = counts.fill_null(-1) if missing else counts
+        k = key_sums.fill_null(0) if key_sums.null_count() else key_sums
+        out = self.perturb_array(n.to_numpy(), k.to_numpy())
+        series = pl.Series(counts.name, out, dtype=pl.Int64)
+        if missing:
+            series = series.scatter(counts.is_null().arg_true(), None)
+        return series
 
     def spread(self, pcv: int) -> set[int]:
         """The noise values a cell of this pcv can get (what an attacker who knows the
