@@ -218,6 +218,14 @@ def perturb_counts(frame: pl.DataFrame, counts, keys: keying.Keying,
     return new, withheld
 
 
+def percent(counts: list, bases: list, places: int = 1) -> list[float | None]:
+    """The one definition of a rate from protected counts: 100 x count / base, rounded
+    per cell with Python's round, so a rate is what a reader works out from the counts
+    shown; none where either is missing or the base is zero."""
+    return [round(100.0 * c / b, places) if c is not None and b else None
+            for c, b in zip(counts, bases, strict=True)]
+
+
 def _perturb(spec: QuerySpec, frame: pl.DataFrame, keys: keying.Keying,
              ptable: cellkey.Ptable) -> tuple[pl.DataFrame, list[str]]:
     """Every count perturbed by its cell key, rates worked out again from the perturbed
@@ -250,12 +258,7 @@ def _perturb(spec: QuerySpec, frame: pl.DataFrame, keys: keying.Keying,
         if count is None or base is None:
             new[rate] = pl.Series(rate, [None] * frame.height, dtype=pl.Float64)
             continue
-        places = keys.decimals.get(rate, 1)
-        # Python's round, per cell, so a rate equals round(100 * count / base, places)
-        # exactly as a reader (or a test) works it out from the counts shown.
-        new[rate] = pl.Series(rate, [round(100.0 * c / b, places)
-                                     if c is not None and b else None
-                                     for c, b in zip(count, base, strict=True)],
+        new[rate] = pl.Series(rate, percent(count, base, keys.decimals.get(rate, 1)),
                               dtype=pl.Float64)
     for col, dtype in schema.items():
         if col in new or col in spec.dims or not dtype.is_numeric():

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import sqlglot
 import yaml
+from sqlglot import exp
 
 from service_insights.access import audit, grants
-from service_insights.catalogue import catalog, safe_sql
+from service_insights.catalogue import catalog, keying, results, safe_sql
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import RELATIONS, Scope, scoped_sql
-from service_insights.protection import disclosure
+from service_insights.protection import cellkey, disclosure
 from service_insights.settings import Settings
 from service_insights.store import db
 
@@ -107,34 +109,92 @@ def _run(store, text, scope, period, viewer, settings, timeout_s, rates) -> Outc
         raise Refused(f"Unknown parameter ${sorted(unknown)[0]}: the workbench binds "
                       f"{names} from the sidebar period.")
     scope = grants.clamp(scope, viewer)
-    full, _ = scoped_sql(shape.sql)
+    runnable, names = _named_counts(shape)
+    # The same rule as a chart: exact counts only for a service manager looking at their
+    # own services; anyone else gets every count through the cell key method.
+    perturb = not grants.audience(viewer).exact(scope)
+    keys = keying.rewrite(runnable) if perturb else None
     params = {**scope.params(),
               **{p: getattr(period, p.removeprefix("period_")) for p in used}}
+    limits = {"timeout_s": timeout_s or settings.query_timeout_s,
+              "max_rows": min(settings.max_rows, 10_000)}
     started = time.perf_counter()
-    try:
-        res = store.query(full, params, timeout_s=timeout_s or settings.query_timeout_s,
-                          max_rows=min(settings.max_rows, 10_000))
-    except db.QueryTimeout as exc:
-        raise Refused(f"The query was stopped at its time limit: {exc.detail}.") from None
-    except db.QueryOutOfMemory as exc:
-        raise Refused(f"The query was stopped because {exc.detail}: narrow it with a filter "
-                      "or fewer joins.") from None
-    except db.QueryFailed as exc:
-        if exc.before_reading_rows:
-            raise Refused(f"DuckDB refused the query: {exc.detail.splitlines()[0]}") from None
-        # Errors raised while rows are read (a failed cast, a value out of range) can
-        # quote a record's value, so their text is not shown.
-        raise Refused("DuckDB could not run the query on the records (a value could not be "
-                      "converted or was out of range); the details are withheld because "
-                      "they can quote a record.") from None
+    res = None
+    if keys is not None and not keys.problem:
+        # The key columns are added to the checked query here, after the safety check:
+        # the analyst's SQL itself may not name record_key (safe_sql.NEVER_NAMED).
+        try:
+            res = store.query(scoped_sql(keys.sql, keyed=True)[0], params, **limits)
+        except (db.QueryTimeout, db.QueryOutOfMemory) as exc:
+            raise _refusal(exc) from None
+        except db.QueryFailed:
+            res = None  # run as written below, for its own error, with every count withheld
+    keyed_run = res is not None
+    if res is None:
+        try:
+            res = store.query(scoped_sql(runnable)[0], params, **limits)
+        except db.QueryFailed as exc:
+            raise _refusal(exc) from None
     frame = res.frame
-    columns = frame.columns
-    keys = [columns[i] for i in shape.keys]
+    columns = [c for c in frame.columns if not keyed_run
+               or not (c.endswith(keying.SUFFIX) or c == keying.RECORD_KEY)]
+    key_cols = [columns[i] for i in shape.keys]
     counts = [columns[i] for i in shape.counts]
     _check_rates(rates, counts, columns)
-    protected = _protect(frame, keys, counts, rates, settings)
-    return Outcome(shape.sql, protected, res.truncated, time.perf_counter() - started,
-                   counts, keys, dict(rates))
+    unkeyed: list[str] = []
+    if keys is not None:
+        if keys.problem or not keyed_run:
+            keys = keying.Keying(runnable, {}, {})  # nothing keyed: every count withheld
+        try:
+            ptable = cellkey.load(settings.ptable_path)
+        except cellkey.PtableError as exc:
+            raise Refused(str(exc)) from None
+        new, unkeyed = results.perturb_counts(frame, counts, keys, ptable)
+        frame = pl.DataFrame([new.get(c, frame[c]) for c in columns])
+    protected = _protect(frame, key_cols, counts, rates, settings, perturbed=perturb,
+                         unkeyed=unkeyed)
+    return Outcome(runnable, protected, res.truncated, time.perf_counter() - started,
+                   counts, key_cols, dict(rates))
+
+
+def _named_counts(shape: safe_sql.Shape) -> tuple[str, list[str]]:
+    """The checked query with every count given a name (what the analyst wrote, such as
+    `count(*)`), so the cell-key pass can put each count's key beside it and the result
+    reads the same whether or not its counts are perturbed; and the output names."""
+    tree = sqlglot.parse_one(shape.sql, dialect="duckdb")
+    names = list(shape.names)
+    if any(isinstance(p, exp.Star) or isinstance(p, exp.Column) and isinstance(p.this, exp.Star)
+           for p in tree.expressions):
+        return shape.sql, names  # positions after * expansion: counts already by name
+    taken: set[str] = set()
+    projections = []
+    for i, p in enumerate(tree.expressions):
+        name = p.alias_or_name if isinstance(p, exp.Alias | exp.Column) else names[i]
+        unique, n = name, 2
+        while unique.lower() in taken:
+            unique, n = f"{name}_{n}", n + 1
+        taken.add(unique.lower())
+        names[i] = unique
+        if i in shape.counts and (not isinstance(p, exp.Alias) or unique != name):
+            p = exp.alias_(p.unalias() if isinstance(p, exp.Alias) else p, unique)
+        projections.append(p)
+    tree.set("expressions", projections)
+    return tree.sql(dialect="duckdb"), names
+
+
+def _refusal(exc: db.QueryFailed) -> Refused:
+    if isinstance(exc, db.QueryTimeout):
+        return Refused(f"The query was stopped at its time limit: {exc.detail}.")
+    if isinstance(exc, db.QueryOutOfMemory):
+        return Refused(f"The query was stopped because {exc.detail}: narrow it with a filter "
+                       "or fewer joins.")
+    if isinstance(exc, db.QueryFailed) and exc.before_reading_rows:
+        return Refused(f"DuckDB refused the query: {exc.detail.splitlines()[0]}")
+    # Errors raised while rows are read (a failed cast, a value out of range) can quote a
+    # record's value, so their text is not shown.
+    return Refused("DuckDB could not run the query on the records (a value could not be "
+                   "converted or was out of range); the details are withheld because they "
+                   "can quote a record.")
 
 
 def _check_rates(rates, counts, columns) -> None:
@@ -148,26 +208,17 @@ def _check_rates(rates, counts, columns) -> None:
                               f"the result ({', '.join(counts)}).")
 
 
-def _protect(frame: pl.DataFrame, keys, counts, rates, settings) -> disclosure.Protected:
+def _protect(frame: pl.DataFrame, keys, counts, rates, settings, perturbed: bool = False,
+             unkeyed=()) -> disclosure.Protected:
     """Protected like a chart: keys are its dimensions, counts its counts, and each rate is
     withheld where its count or base is hidden or the base is under the minimum, then
     worked out from the protected counts (never from a count that was not shown)."""
     rules = disclosure.Rules(settings.suppression_threshold, settings.min_rate_base)
-    with_rates = frame.with_columns([_percent(pl.col(c), pl.col(b)).alias(r)
-                                     for r, (c, b) in rates.items()])
-    protected = disclosure.protect(with_rates, counts=counts, rates=rates, dims=keys,
-                                   rules=rules)
-    if rates:
-        shown = protected.frame
-        protected.frame = shown.with_columns([
-            pl.when(pl.col(r).is_null()).then(None)
-            .otherwise(_percent(pl.col(c), pl.col(b))).alias(r)
-            for r, (c, b) in rates.items()])
-    return protected
-
-
-def _percent(count: pl.Expr, base: pl.Expr) -> pl.Expr:
-    return pl.when(base > 0).then((100.0 * count / base).round(1)).otherwise(None)
+    with_rates = frame.with_columns([
+        pl.Series(r, results.percent(frame[c].to_list(), frame[b].to_list()),
+                  dtype=pl.Float64) for r, (c, b) in rates.items()])
+    return disclosure.protect(with_rates, counts=counts, rates=rates, dims=keys,
+                              rules=rules, perturbed=perturbed, unkeyed=unkeyed)
 
 
 def save(sql: str, header: dict, queries_dir: Path,
