@@ -304,6 +304,8 @@ def _hide_key(star: exp.Star) -> None:
 class _Rewriter:
     def __init__(self):
         self.env: list[dict[str, _Rel]] = [{}]
+        self.top_ctes: dict[str, _Rel] = {}
+        """What is known about each WITH query of the top-level query, by name."""
 
     def lookup(self, name: str) -> _Rel | None:
         for scope in reversed(self.env):
@@ -320,6 +322,8 @@ class _Rewriter:
                 for cte in with_.expressions:
                     rel, _ = self.query(cte.this)
                     self.env[-1][cte.alias_or_name] = rel
+                    if len(self.env) == 2:
+                        self.top_ctes[cte.alias_or_name] = rel
             if isinstance(q, exp.Select):
                 return self.select(q, top)
             if isinstance(q, exp.Union) and q.args.get("distinct") is False:
@@ -467,6 +471,111 @@ class _Rewriter:
         return rel, out
 
 
+def _refused(tree: exp.Expression) -> bool:
+    return (any(i.name.lower() == RECORD_KEY or i.name.lower().endswith(SUFFIX)
+                for i in tree.find_all(exp.Identifier))
+            or any(True for _ in tree.find_all(exp.Columns))
+            or not all(_plain_star(star) for star in tree.find_all(exp.Star)))
+
+
+_REFUSED = (f"the query names {RECORD_KEY} or a key column, or uses COLUMNS() or * inside "
+            "an expression, which the cell-key pass does not allow")
+
+PERTURB_FUNCTION = "si_perturbed_count"
+"""The DuckDB function (results.py registers it) that adds the ptable's noise to a count
+given its record-key sum and the ptable's path: si_perturbed_count(count, key_sum, path)."""
+
+PTABLE_PARAM = "si_ptable"
+"""The bound parameter holding the ptable's path in a judged query."""
+
+
+@dataclass(frozen=True)
+class Judged:
+    sql: str
+    """The query with every count of the WITH queries it judges perturbed in place."""
+    problem: str = ""
+    inputs: tuple[str, ...] = ()
+    """The WITH queries whose counts were perturbed."""
+
+
+@functools.lru_cache(maxsize=128)
+def judged(sql: str) -> Judged:
+    """A finding rule's SQL with its counts perturbed *before* the rule judges them.
+
+    A rule counts records in WITH queries and judges the counts in its outer SELECT
+    (`where wilson_lower(k, n) > $threshold`). Perturbing the rule's output afterwards
+    is not enough: whether a row appears at all would still follow the exact counts, and
+    tell a viewer who sees only perturbed figures which side of the threshold the exact
+    ones fall. So each WITH query the outer SELECT reads that counts records has every
+    keyed count replaced, in place, by the count plus its cell-key noise (the same ptable
+    lookup as a chart's, run inside DuckDB by PERTURB_FUNCTION); a count the pass cannot
+    key becomes NULL. The outer SELECT then judges, words and orders exactly the numbers
+    the viewer will see. The outer SELECT may read records only through such WITH
+    queries."""
+    try:
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        return Judged(sql, f"the query could not be parsed for the cell-key pass: {exc}")
+    if _refused(tree):
+        return Judged(sql, _REFUSED)
+    with_ = tree.args.get("with_") or tree.args.get("with")
+    if not isinstance(tree, exp.Select) or with_ is None:
+        return Judged(sql, "it must count records in a WITH query and judge the counts in "
+                           "one outer SELECT")
+    outer = tree.copy()
+    outer.set("with_", None)
+    outer.set("with", None)
+    names = {cte.alias_or_name for cte in with_.expressions}
+    read = {t.name for t in outer.find_all(exp.Table) if not t.db}
+    if any(t.db for t in outer.find_all(exp.Table)) or (read - names) & RECORD_RELATIONS:
+        return Judged(sql, "its outer SELECT reads records directly, not through a WITH "
+                           "query that counts them")
+    rewriter = _Rewriter()
+    try:
+        rewriter.query(tree, top=True)
+    except _Unsafe as exc:
+        return Judged(sql, f"the query uses the whole row of '{exc}' as a value, which the "
+                           "cell-key pass does not allow")
+    except Exception as exc:  # noqa: BLE001 - an unusual shape is not judged at all
+        return Judged(sql, f"the query's shape is not one the cell-key pass knows "
+                           f"({type(exc).__name__})")
+    with_ = tree.args.get("with_") or tree.args.get("with")
+    inputs = []
+    for cte in with_.expressions:
+        name = cte.alias_or_name
+        rel = rewriter.top_ctes.get(name)
+        if name not in read or rel is None or not rel.from_records:
+            continue
+        select = cte.this
+        if rel.has_key or not isinstance(select, exp.Select) or not _is_aggregate(select):
+            return Judged(sql, f"the WITH query '{name}' that the outer SELECT reads must "
+                               "count records (one row per group), not list them")
+        keys = {p.alias_or_name.removesuffix(SUFFIX): p.this for p in select.expressions
+                if isinstance(p, exp.Alias) and p.alias_or_name.endswith(SUFFIX)}
+        projections = []
+        for p in select.expressions:
+            n = p.alias_or_name
+            if n.endswith(SUFFIX) or isinstance(p, exp.Star):
+                projections.append(p)
+                continue
+            body = p.this if isinstance(p, exp.Alias) else p
+            if n in keys:
+                body = exp.Anonymous(this=PERTURB_FUNCTION, expressions=[
+                    exp.cast(body.copy(), "BIGINT"), exp.cast(keys[n].copy(), "BIGINT"),
+                    exp.Parameter(this=exp.var(PTABLE_PARAM))])
+            elif n in rel.tainted:
+                body = exp.cast(exp.Null(), "BIGINT")
+            else:
+                projections.append(p)
+                continue
+            projections.append(exp.alias_(body, n))
+        select.set("expressions", projections)
+        inputs.append(name)
+    if not inputs:
+        return Judged(sql, "its outer SELECT reads no WITH query that counts records")
+    return Judged(tree.sql(dialect="duckdb"), "", tuple(inputs))
+
+
 @functools.lru_cache(maxsize=512)
 def rewrite(sql: str) -> Keying:
     """The keyed form of a query file's SQL body (cached by its text)."""
@@ -474,13 +583,8 @@ def rewrite(sql: str) -> Keying:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
     except sqlglot.errors.ParseError as exc:
         return Keying(sql, {}, {}, f"the query could not be parsed for the cell-key pass: {exc}")
-    if any(i.name.lower() == RECORD_KEY or i.name.lower().endswith(SUFFIX)
-           for i in tree.find_all(exp.Identifier)) \
-            or any(True for _ in tree.find_all(exp.Columns)) \
-            or not all(_plain_star(star) for star in tree.find_all(exp.Star)):
-        return Keying(sql, {}, {}, f"the query names {RECORD_KEY} or a key column, or uses "
-                                   "COLUMNS() or * inside an expression, which the cell-key "
-                                   "pass does not allow")
+    if _refused(tree):
+        return Keying(sql, {}, {}, _REFUSED)
     try:
         _, values = _Rewriter().query(tree, top=True)
     except _Unsafe as exc:

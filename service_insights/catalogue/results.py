@@ -22,8 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from service_insights.catalogue import keying, reference
 from service_insights.catalogue.catalog import QueryError, QuerySpec
@@ -340,9 +343,79 @@ def _protect(spec: QuerySpec, frame: pl.DataFrame, settings: Settings,
     )
 
 
+_JUDGING_PTABLES: set[str] = set()
+"""The ptable paths results.py has bound into a judged query (normally one)."""
+
+
+def _perturbed_count(counts: pa.Array, key_sums: pa.Array, paths: pa.Array) -> pa.Array:
+    """keying.PERTURB_FUNCTION inside DuckDB: each count plus the noise the ptable at
+    `paths` (one path, bound once per query) gives for its key sum; the same lookup as
+    Ptable.perturb_array, so a finding's counts are the chart's."""
+    if len(counts) == 0:
+        return pa.array([], type=pa.int64())
+    path = paths[0].as_py()
+    if path not in _JUDGING_PTABLES:
+        # Only the ptable results.py bound itself: never a path from a query's own text.
+        raise cellkey.PtableError("That ptable is not the one configured (SI_PTABLE).")
+    ptable = cellkey.load(Path(path))
+    n = pc.fill_null(counts, -1).to_numpy(zero_copy_only=False)
+    k = pc.fill_null(key_sums, 0).to_numpy(zero_copy_only=False)
+    return pa.array(ptable.perturb_array(n, k), type=pa.int64(),
+                    mask=pc.is_null(counts).to_numpy(zero_copy_only=False))
+
+
+def _fetch_judged(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
+                  settings: Settings) -> tuple[pl.DataFrame, bool, list[str]]:
+    """A finding rule's rows for a viewer who needs perturbation: its counts perturbed
+    before the rule's own SQL judges them (keying.judged), so whether it fires, and what
+    it says, follow the numbers this viewer sees, never the exact ones."""
+    cellkey.load(settings.ptable_path)  # a broken ptable is named before anything runs
+    judged = keying.judged(spec.sql)
+    if judged.problem:
+        raise _Failure(QueryError(spec.path, spec.body_line, "this finding cannot be judged "
+                                  f"on perturbed counts: {judged.problem}"))
+    store.scalar_function(keying.PERTURB_FUNCTION, _perturbed_count,
+                          ["BIGINT", "BIGINT", "VARCHAR"], "BIGINT")
+    _JUDGING_PTABLES.add(str(settings.ptable_path))
+    params = {**scope.params(), **query_params(spec, period),
+              keying.PTABLE_PARAM: str(settings.ptable_path)}
+    text, _ = scoped_sql(judged.sql, keyed=True)
+    try:
+        res = store.query(text, params, timeout_s=settings.query_timeout_s,
+                          max_rows=settings.max_rows)
+    except db.QueryTimeout as exc:
+        raise _Failure(QueryError(spec.path, spec.body_line, exc.detail)) from exc
+    except db.QueryFailed as exc:
+        _run(store, spec, scope, period, settings)  # the rule's own error, with its line
+        raise _Failure(QueryError(spec.path, spec.body_line, "this finding could not be "
+                                  f"judged on perturbed counts: {exc.detail.strip()}")) from exc
+    frame = res.frame
+    keys = keying.rewrite(spec.sql)
+    schema = frame.schema
+    new: dict[str, pl.Series] = {}
+    unkeyed = []
+    counts = dict.fromkeys([*spec.counts, *(r.count for r in spec.rates.values()),
+                            *(r.base for r in spec.rates.values()), *spec.measures.values()])
+    for col in counts:
+        if col in schema and keys.kind(col) not in ("keyed", "plain"):
+            new[col] = pl.Series(col, [None] * frame.height, dtype=schema[col])
+            unkeyed.append(col)
+    for rate, r in spec.rates.items():
+        if rate in schema and r.count in schema and r.base in schema:
+            count = (new.get(r.count) if r.count in new else frame[r.count]).to_list()
+            base = (new.get(r.base) if r.base in new else frame[r.base]).to_list()
+            new[rate] = pl.Series(rate, percent(count, base, keys.decimals.get(rate, 1)),
+                                  dtype=pl.Float64)
+    out = [new[c] if c in new else frame[c] for c in frame.columns
+           if not (c.endswith(keying.SUFFIX) or c == keying.RECORD_KEY)]
+    return pl.DataFrame(out), res.truncated, unkeyed
+
+
 def _fetch(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
            settings: Settings, perturb: bool) -> tuple[pl.DataFrame, bool, list[str]]:
     """The rows for `scope`, perturbed when `perturb`; raises _Failure."""
+    if perturb and spec.chart == "finding":
+        return _fetch_judged(store, spec, scope, period, settings)
     frame, truncated, keys = _run(store, spec, scope, period, settings, keyed=perturb)
     if keys is None:
         return frame, truncated, []

@@ -5,8 +5,10 @@ holds (testing the 95% interval, not the point estimate, through the wilson_lowe
 wilson_upper macros), one row per service or area it holds for. The rule runs through
 the same path as a chart (scope, parameters, disclosure control), and a row whose
 numbers were suppressed or withheld is dropped: a finding never rests on a base too small
-to show. Each finding states its base and interval, so a reader can judge how far to
-trust it.
+to show. For a viewer who sees perturbed counts, the rule's counts are perturbed before its
+SQL tests them (results.py, keying.judged), so whether it fires follows the numbers that
+viewer sees; a service manager's own services are judged on the exact counts. Each
+finding states its base and interval, so a reader can judge how far to trust it.
 """
 
 from __future__ import annotations

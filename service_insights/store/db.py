@@ -149,6 +149,7 @@ class Store:
         self.path = Path(path)
         self.service_count: int | None = None
         """How many services the build holds (results.service_count fills it)."""
+        self._functions: set[str] = set()
         if not self.path.exists():
             raise StoreMissing(f"No database at {self.path}.")
         self.signature = signature(self.path)
@@ -222,6 +223,23 @@ class Store:
             cur.close()
         truncated = frame.height > max_rows
         return Result(frame.head(max_rows) if truncated else frame, truncated)
+
+    def scalar_function(self, name: str, fn: Callable[..., Any], params: list[str],
+                        returns: str) -> None:
+        """Make a Python function (Arrow arrays in, an Arrow array out) callable in this
+        store's queries. DuckDB keeps it for the life of the database instance, which every
+        handle on the file in this process shares, so registering it again is a no-op."""
+        if name in self._functions:
+            return
+        with _open_lock:
+            try:
+                self._con.create_function(name, fn, [duckdb.sqltype(p) for p in params],
+                                          duckdb.sqltype(returns), type="arrow",
+                                          side_effects=False)
+            except duckdb.CatalogException as exc:
+                if "already exists" not in str(exc):
+                    raise
+        self._functions.add(name)
 
     def close(self) -> None:
         self._con.close()
