@@ -439,6 +439,7 @@ def no_benchmark(monkeypatch):
     monkeypatch.setenv("SI_MIN_OTHER_SERVICES", "1000")  # the attack needs no benchmark
 
 
+@pytest.mark.slow
 def test_area_minus_each_service_finds_no_exact_small_count(store, no_benchmark):
     """Every catalogue chart with counts, for each area and its services, in every
     financial year of the sample and each quarter of 2024-25: before perturbation the

@@ -106,6 +106,7 @@ class Ptable:
         if frame.select(pl.struct("pcv", "ckey").is_duplicated().any()).item():
             raise PtableError(f"{source}: a (pcv, ckey) pair appears twice.")
         self.key_range = int(frame["ckey"].max()) + 1 if frame.height else 256
+        self._spreads: dict[int, frozenset[int]] = {}
         self.noise = np.zeros((MAX_PCV + 1, self.key_range), dtype=np.int64)
         self.noise[frame["pcv"].to_numpy(), frame["ckey"].to_numpy()] = frame["pvalue"].to_numpy()
 
@@ -140,12 +141,15 @@ class Ptable:
             series = series.scatter(counts.is_null().arg_true(), None)
         return series
 
-    def spread(self, pcv: int) -> set[int]:
+    def spread(self, pcv: int) -> frozenset[int]:
         """The noise values a cell of this pcv can get (what an attacker who knows the
         ptable but not the cell key must allow for)."""
         if pcv <= 0:
-            return {0}
-        return {int(v) for v in np.unique(self.noise[int(self.pcv(np.array(pcv)))])}
+            return frozenset({0})
+        row = int(self.pcv(np.array(pcv)))
+        if row not in self._spreads:
+            self._spreads[row] = frozenset(int(v) for v in np.unique(self.noise[row]))
+        return self._spreads[row]
 
 
 @functools.lru_cache(maxsize=4)
