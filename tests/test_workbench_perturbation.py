@@ -68,7 +68,7 @@ def test_a_commissioners_counts_are_the_by_hand_perturbed_ones(wb, sample_db, ca
     area = catalogue["area_code"][0]
     viewer = commissioner_for(catalogue, area)
     out = workbench.run(wb, GENDERS, ALL_SERVICES, FY, viewer, settings.get())
-    assert out.counts == ["count(*)"] and out.protected.perturbed
+    assert out.counts == ["n"] and out.protected.perturbed
     truth = true_cells(sample_db, f"s.area_code = '{area}'")
     shown = shown_by_gender(out)
     assert set(shown) == set(truth)
@@ -119,8 +119,8 @@ def test_a_service_manager_sees_their_own_service_exactly(wb, sample_db, catalog
     out = workbench.run(wb, GENDERS, ALL_SERVICES, FY, manager, settings.get())
     truth = true_cells(sample_db, f"c.service_id = '{service}'")
     assert not out.protected.perturbed and "perturbed" not in out.protected.note()
-    frame, hidden = out.protected.frame, out.protected.hidden["count(*)"]
-    for gender, value, was_hidden in zip(frame["gender"], frame["count(*)"], hidden,
+    frame, hidden = out.protected.frame, out.protected.hidden["n"]
+    for gender, value, was_hidden in zip(frame["gender"], frame["n"], hidden,
                                          strict=True):
         n = truth[gender][0]
         if was_hidden:
@@ -282,3 +282,20 @@ def test_a_saved_workbench_query_on_a_page_is_perturbed_for_a_commissioner(
     assert compared >= 2
     # The commissioner's figures differ from the exact ones somewhere.
     assert theirs.data.frame["cases"].to_list() != mine.data.frame["cases"].to_list()
+
+
+def test_unnamed_counts_get_names_a_saved_chart_accepts(tmp_path, wb):
+    """`count(*)`, `count(col)` and a filtered count without names come back as n,
+    n_client_key and n_2, and the run's SQL saves as a chart file that parses."""
+    analyst = grants.Viewer("ana", "analyst", None, None)
+    out = workbench.run(wb, "select gender, count(*), count(client_key), count(*) filter "
+                        f"(where has_children) from cases where {PERIOD} group by gender",
+                        ALL_SERVICES, FY, analyst, settings.get())
+    assert out.counts == ["n", "n_client_key", "n_2"]
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    path = workbench.save(out.sql, {"title": "By gender", "description": "G.",
+                                    "page": "equality", "chart": "bar", "x": "gender",
+                                    "y": "n", "counts": out.counts}, queries)
+    spec = catalog.parse(path.read_text(), "queries/equality/by_gender.sql")
+    assert list(spec.counts) == ["n", "n_client_key", "n_2"]

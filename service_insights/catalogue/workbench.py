@@ -158,25 +158,30 @@ def _run(store, text, scope, period, viewer, settings, timeout_s, rates) -> Outc
 
 
 def _named_counts(shape: safe_sql.Shape) -> tuple[str, list[str]]:
-    """The checked query with every count given a name (what the analyst wrote, such as
-    `count(*)`), so the cell-key pass can put each count's key beside it and the result
-    reads the same whether or not its counts are perturbed; and the output names."""
+    """The checked query with every count given a name, so the cell-key pass can put
+    each count's key beside it, the result reads the same whether or not its counts are
+    perturbed, and a saved query has names a chart file accepts: a count the analyst did
+    not name is `n` (`count(*)`) or `n_<column>` (`count(column)`), `_2`, `_3` ... if
+    taken. Returns the SQL and the output names."""
     tree = sqlglot.parse_one(shape.sql, dialect="duckdb")
     names = list(shape.names)
     if any(isinstance(p, exp.Star) or isinstance(p, exp.Column) and isinstance(p.this, exp.Star)
            for p in tree.expressions):
         return shape.sql, names  # positions after * expansion: counts already by name
-    taken: set[str] = set()
+    taken = {p.alias_or_name.lower() for p in tree.expressions
+             if isinstance(p, exp.Alias | exp.Column)}
     projections = []
     for i, p in enumerate(tree.expressions):
-        name = p.alias_or_name if isinstance(p, exp.Alias | exp.Column) else names[i]
-        unique, n = name, 2
-        while unique.lower() in taken:
-            unique, n = f"{name}_{n}", n + 1
-        taken.add(unique.lower())
-        names[i] = unique
-        if i in shape.counts and (not isinstance(p, exp.Alias) or unique != name):
-            p = exp.alias_(p.unalias() if isinstance(p, exp.Alias) else p, unique)
+        if i in shape.counts and not isinstance(p, exp.Alias):
+            count = p.this if isinstance(p, exp.Filter) else p
+            arg = count.this if isinstance(count, exp.Count) else None
+            base = f"n_{arg.name.lower()}" if isinstance(arg, exp.Column) else "n"
+            name, n = base, 2
+            while name in taken:
+                name, n = f"{base}_{n}", n + 1
+            taken.add(name)
+            names[i] = name
+            p = exp.alias_(p, name)
         projections.append(p)
     tree.set("expressions", projections)
     return tree.sql(dialect="duckdb"), names
