@@ -396,12 +396,16 @@ def _recoveries(store, ptable, qids, period_list) -> tuple[int, int, int]:
         cols = list(dict.fromkeys([*spec.counts, *(r.count for r in spec.rates.values())]))
         for area, (ids, scopes) in areas.items():
             seen = {}
-            for name, audience in (("exact", exact), ("noisy", results.EVERYONE)):
-                runs = {k: results.run(store, spec, sc, period, cfg, audience)
-                        for k, sc in scopes.items()}
-                seen[name] = {k: _by_dims(spec, r) for k, r in runs.items()}
-                if name == "exact":
-                    true = {k: _by_dims(spec, r, raw=True) for k, r in runs.items()}
+            runs = {k: results.run(store, spec, sc, period, cfg, exact)
+                    for k, sc in scopes.items()}
+            seen["exact"] = {k: _by_dims(spec, r) for k, r in runs.items()}
+            true = {k: _by_dims(spec, r, raw=True) for k, r in runs.items()}
+            if not any(v is not None and 1 <= v <= 4 for s in ids
+                       for values in true[s].values() for v in values.values()):
+                continue  # no small count in this area to attack: nothing to difference
+            runs = {k: results.run(store, spec, sc, period, cfg, results.EVERYONE)
+                    for k, sc in scopes.items()}
+            seen["noisy"] = {k: _by_dims(spec, r) for k, r in runs.items()}
             for s in ids:
                 for dims, values in true[s].items():
                     for col in cols:
