@@ -26,7 +26,6 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from service_insights.catalogue import keying, reference
 from service_insights.catalogue.catalog import QueryError, QuerySpec
@@ -208,11 +207,13 @@ def perturb_counts(frame: pl.DataFrame, counts, keys: keying.Keying,
         kind = keys.kind(col)
         key = keys.keys.get(col)
         if kind == "keyed" and key in schema:
-            noisy = ptable.perturb_series(frame[col].cast(pl.Int64, strict=False),
-                                          frame[key].cast(pl.Int64, strict=False))
+            # Plain lists: a chart has tens of rows, where Polars' own operations (and
+            # the thread pool behind them) cost more than the lookup itself.
             dtype = schema[col]
-            new[col] = noisy if dtype == pl.Int64 else noisy.cast(
-                dtype if dtype.is_integer() else pl.Float64, strict=False)
+            new[col] = pl.Series(col, ptable.perturb(frame[col].to_list(),
+                                                     frame[key].to_list()),
+                                 dtype=dtype if dtype.is_integer() else pl.Float64,
+                                 strict=False)
         elif kind == "plain":
             continue
         else:
@@ -358,10 +359,8 @@ def _perturbed_count(counts: pa.Array, key_sums: pa.Array, paths: pa.Array) -> p
         # Only the ptable results.py bound itself: never a path from a query's own text.
         raise cellkey.PtableError("That ptable is not the one configured (SI_PTABLE).")
     ptable = cellkey.load(Path(path))
-    n = pc.fill_null(counts, -1).to_numpy(zero_copy_only=False)
-    k = pc.fill_null(key_sums, 0).to_numpy(zero_copy_only=False)
-    return pa.array(ptable.perturb_array(n, k), type=pa.int64(),
-                    mask=pc.is_null(counts).to_numpy(zero_copy_only=False))
+    return pa.array(ptable.perturb(counts.to_pylist(), key_sums.to_pylist()),
+                    type=pa.int64())
 
 
 def _fetch_judged(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,

@@ -117,9 +117,9 @@ class Ptable:
         """Perturbed counts for cells with these true counts and record-key sums (None
         stays None: a cell with no value has nothing to perturb)."""
         n = np.array([-1 if c is None else int(c) for c in counts], dtype=np.int64)
-        k = np.array([int(x or 0) for x in key_sums], dtype=np.int64)
-        out = self.perturb_array(n, k)
-        return [None if c is None else int(v) for c, v in zip(counts, out, strict=True)]
+        k = np.array([int(x or 0) % self.key_range for x in key_sums], dtype=np.int64)
+        out = self.perturb_array(n, k).tolist()
+        return [None if c is None else v for c, v in zip(counts, out, strict=True)]
 
     def perturb_array(self, counts: np.ndarray, key_sums: np.ndarray) -> np.ndarray:
         """The same on whole arrays at once (one table lookup, no Python loop per cell): a
