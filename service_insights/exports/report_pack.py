@@ -166,6 +166,8 @@ def _run(store, settings, audience, qid, scope, period, omitted) -> ChartResult 
         return None
     try:
         res = results.run(store, entry.spec, scope, period, settings, audience)
+    except db.StoreError:
+        raise  # a damaged store is not one chart's problem: no pack at all
     except Exception as exc:  # noqa: BLE001 - one chart must not stop the pack
         omitted.append(Omitted(entry.spec.title, f"{type(exc).__name__}: {exc}"))
         return None

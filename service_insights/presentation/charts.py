@@ -134,7 +134,9 @@ def _base_layout(fig: go.Figure, result: ChartResult, height: int = 440) -> go.F
     spec = result.spec
     note = footnote(result)
     note_lines = _wrap(note).count("<br>") + 1
-    label_lines = max((x.count("<br>") + 1 for tr in fig.data if tr.x is not None
+    # A table (headline figures) has no x values: getattr, not tr.x.
+    label_lines = max((x.count("<br>") + 1 for tr in fig.data
+                       if getattr(tr, "x", None) is not None
                        for x in tr.x if isinstance(x, str)), default=1)
     # Tick labels and the axis title, then the footnote right under them.
     bottom = 48 + 15 * label_lines
@@ -507,9 +509,13 @@ def table_frame(result: ChartResult) -> pl.DataFrame:
                    and not value.startswith("<") else value}
             if bench is not None and bench.height:
                 b = bench[col][0]
-                row["All services"] = (f"{b}{value_suffix(result, col)}"
-                                               if b not in ("", "–") and not b.startswith("<")
-                                               else b)
+                b = (f"{b}{value_suffix(result, col)}"
+                     if b not in ("", "–") and not b.startswith("<") else b)
+                if col in spec.counts and result.count_benchmark_label and b not in ("", "–"):
+                    # A count's benchmark is an average service, not the all-services total.
+                    b = f"{b} ({result.count_benchmark_label[0].lower()}" \
+                        f"{result.count_benchmark_label[1:]})"
+                row["All services"] = b
             rows.append(row)
         return pl.DataFrame(rows) if rows else pl.DataFrame({"Measure": [], "Value": []})
     renamed = shown.rename({c: spec.label(c) for c in shown.columns})
