@@ -382,16 +382,28 @@ def main(argv: list[str] | None = None) -> int:
     cfg = settings.get()
     parser = argparse.ArgumentParser(prog="service-insights", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start the dashboard (builds the sample on first start)")
-    run.add_argument("--port", type=int, default=8501)
+    run = sub.add_parser(
+        "run", help="start the dashboard (builds the sample on first start)",
+        description="Start the dashboard, then open http://127.0.0.1:8501 (or the --address "
+        "and --port given) in a browser. On first start with no store it builds the "
+        "synthetic sample (a few seconds).")
+    run.add_argument("--port", type=int, default=8501,
+                     help="the port to listen on (default 8501)")
     run.add_argument("--address", default="127.0.0.1",
                      help="the address to listen on (default 127.0.0.1: this machine only; "
                      "0.0.0.0 for every interface, behind a TLS reverse proxy)")
-    run.add_argument("--headless", action="store_true", help="do not open a browser")
+    run.add_argument("--headless", action="store_true",
+                     help="do not try to open a browser window (for a server, or when "
+                     "starting it from a script)")
     run.set_defaults(func=_run)
-    sample = sub.add_parser("sample", help="build the synthetic sample database")
-    sample.add_argument("--cases", type=int, default=cfg.sample_cases)
-    sample.add_argument("--seed", type=int, default=cfg.sample_seed)
+    sample = sub.add_parser(
+        "sample", help="build the synthetic sample database",
+        description="Build the synthetic sample and swap it in whole. A second build of the "
+        "same file while one runs is refused (exit 1), never run twice.")
+    sample.add_argument("--cases", type=int, default=cfg.sample_cases,
+                        help=f"how many cases (default {cfg.sample_cases:,})")
+    sample.add_argument("--seed", type=int, default=cfg.sample_seed,
+                        help="the random seed (the same seed gives the same sample)")
     sample.add_argument("--out", default=None, help=f"default: {cfg.db_path}")
     sample.set_defaults(func=_sample)
     check = sub.add_parser("check", help="parse every query file and list problems")

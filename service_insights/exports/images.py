@@ -26,6 +26,9 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 FORMATS = ("png", "svg", "pdf")
+TABS = 3
+"""Tabs of the one browser that render at once: a report pack's 30 charts are drawn in
+parallel, not one after another (each tab costs tens of MB)."""
 START_TIMEOUT_S = 60.0
 RENDER_TIMEOUT_S = 60.0
 
@@ -183,7 +186,7 @@ def server() -> ImageServer:
     global _server
     with _server_lock:
         if _server is None:
-            _server = ImageServer()
+            _server = ImageServer(tabs=TABS)
             atexit.register(_server.stop)
         return _server
 
