@@ -106,8 +106,10 @@ async def _signin(request: Request, base: str) -> Response:
     if form is None:
         return _refuse("Sign-in refused: the form is too large.", 413)
     username = (form.get("username") or "").strip().lower()
-    result = await run_in_threadpool(accounts.authenticate, username, form.get("password", ""))
     nxt = form.get("next")
+    if audit.problem():  # every sign-in is recorded first; a read-only folder stops it
+        return RedirectResponse(_back_to(base, nxt, **{ERROR_PARAM: "unwritable"}), 303)
+    result = await run_in_threadpool(accounts.authenticate, username, form.get("password", ""))
     if result.user is None:
         code = ("throttled" if result.wait_s > 0 else
                 "disabled" if result.message == accounts.DISABLED else "wrong")
@@ -115,7 +117,10 @@ async def _signin(request: Request, base: str) -> Response:
                      throttled=result.wait_s > 0)
         return RedirectResponse(_back_to(base, nxt, **{ERROR_PARAM: code}), 303)
     store = sessions.SessionStore()
-    token = store.create(result.user.username, "password")
+    try:
+        token = store.create(result.user.username, "password")
+    except (OSError, sessions.SessionsFileError):  # its folder cannot be written
+        return RedirectResponse(_back_to(base, nxt, **{ERROR_PARAM: "unwritable"}), 303)
     audit.record(result.user.username, "sign_in", ok=True, method="password",
                  role=result.user.role)
     response = RedirectResponse(_back_to(base, nxt), 303)

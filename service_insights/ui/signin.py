@@ -40,6 +40,9 @@ _ERRORS = {
     "wrong": "The username or password is not right.",
     "throttled": "Too many failed sign-ins for this username. Try again in 15 minutes.",
     "disabled": accounts.DISABLED,
+    "unwritable": "Sign-in is off because the server cannot write its audit log or its "
+                  "sessions file (a read-only folder): ask whoever runs Service Insights "
+                  "to make the data and config folders writable.",
 }
 
 
