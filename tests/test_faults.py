@@ -419,3 +419,16 @@ def test_sign_in_with_a_read_only_audit_folder_is_refused_in_one_sentence(tmp_pa
     assert r.headers["location"] == "/users?signin_error=unwritable"
     assert "set-cookie" not in r.headers, "not signed in: the sign-in could not be audited"
     assert "audit log" in signin._ERRORS["unwritable"]
+
+
+def test_a_query_on_a_build_closed_under_it_asks_for_a_rerun(store_path):
+    """A session mid-page when another opens the new build: its old handle is closed,
+    and its next query says so (the router runs the page again on the new build) rather
+    than showing a query error."""
+    sample(store_path)
+    old = db.Store(store_path)
+    sample(store_path, cases=2500, seed=9)  # another process's rebuild
+    new = db.Store(store_path)  # closes the older build's handle in this process
+    with pytest.raises(db.StoreReplaced):
+        old.query("select count(*) as n from main.cases")
+    assert new.query("select count(*) as n from store.cases").frame["n"][0] == 2500

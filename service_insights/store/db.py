@@ -59,6 +59,11 @@ class StoreCorrupt(StoreError):
     pass
 
 
+class StoreReplaced(StoreError):
+    """The handle a query ran on was closed because a newer build of the file was opened
+    (another session or process rebuilt the store): run again on the new one."""
+
+
 class StoreBusy(StoreError):
     """Another process is building or changing the store right now."""
 
@@ -177,6 +182,7 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.closed = False
         self.service_count: int | None = None
         """How many services the build holds (results.service_count fills it)."""
         if not self.path.exists():
@@ -224,7 +230,12 @@ class Store:
         max_rows: int = 50_000,
     ) -> Result:
         """Run one SELECT on a fresh cursor, stopped after `timeout_s`, cut at `max_rows`."""
-        cur = self._con.cursor()
+        try:
+            cur = self._con.cursor()
+        except duckdb.Error as exc:
+            if self.closed:
+                raise StoreReplaced(f"{self.path} was replaced before this query ran.") from exc
+            raise QueryFailed(str(exc), type(exc).__name__) from exc
         timer = threading.Timer(timeout_s, cur.interrupt)
         timer.daemon = True
         started = time.monotonic()
@@ -248,6 +259,8 @@ class Store:
             raise QueryOutOfMemory(f"the query needed more than the memory limit ({limit})",
                                    type(exc).__name__) from exc
         except duckdb.Error as exc:
+            if self.closed:
+                raise StoreReplaced(f"{self.path} was replaced while this query ran.") from exc
             if _is_damage(exc):
                 # Not a QueryFailed: no query file is to blame, and no caller may swallow
                 # it as one chart's failure.
@@ -260,6 +273,7 @@ class Store:
         return Result(frame.head(max_rows) if truncated else frame, truncated)
 
     def close(self) -> None:
+        self.closed = True
         self._con.close()
 
 

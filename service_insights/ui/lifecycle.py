@@ -85,9 +85,19 @@ def guarded(step, *args):
     away under it (a damaged block found by a query, a rebuild by another session) gets
     one explanation for the page, not a red box under every chart or a traceback."""
     try:
-        return step(*args)
+        result = step(*args)
+    except db.StoreReplaced:
+        # Another session or process swapped in a new build while this run read the old
+        # one: run again on the new build (twice at most, then say so).
+        tries = st.session_state.get("_store_replaced_tries", 0)
+        if tries < 2:
+            st.session_state["_store_replaced_tries"] = tries + 1
+            st.rerun()
+        store_failed(db.StoreMissing("The database was replaced while this page was drawn."))
     except db.StoreError as exc:
         store_failed(exc)
+    st.session_state["_store_replaced_tries"] = 0
+    return result
 
 
 def store_failed(exc: db.StoreError) -> None:
