@@ -10,9 +10,9 @@ HERE = Path(__file__).parent
 
 st.set_page_config(page_title="Service Insights", page_icon="📊", layout="wide")
 store = lifecycle.ensure_store()
-viewer = signin.require(store)
+viewer = lifecycle.guarded(signin.require, store)
 signin.sidebar(viewer)
-st.session_state["selection"] = filters.sidebar_filters(viewer)
+st.session_state["selection"] = lifecycle.guarded(filters.sidebar_filters, viewer)
 
 analysts = [st.Page(HERE / "app_pages" / "query_health.py", title="Query health")]
 if viewer.can("workbench"):
@@ -39,4 +39,4 @@ page = st.navigation({
     ],
     "For analysts": analysts,
 }, expanded=True)
-page.run()
+lifecycle.guarded(page.run)

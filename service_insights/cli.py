@@ -30,12 +30,25 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from service_insights.store import synth
+    """Build the sample under the writers' lock: a second build of the same store started
+    while one runs is refused in one sentence (never two "Built"), and a folder that
+    cannot be written is said plainly."""
+    from service_insights.store import db, synth
 
     cfg = settings.get()
     out = Path(args.out) if args.out else cfg.db_path
     started = time.perf_counter()
-    synth.write_sample(out, args.cases, args.seed)
+    try:
+        with _terminate_cleanly():
+            synth.write_sample(out, args.cases, args.seed, wait=False)
+    except db.StoreBusy:
+        print(f"sample: {out} is already being built (or changed by an import) by another "
+              "process; nothing was built. Run this again once it has finished.",
+              file=sys.stderr)
+        return 1
+    except db.StoreError as exc:
+        print(f"sample: {exc} Nothing was built.", file=sys.stderr)
+        return 1
     print(f"Built the synthetic sample: {args.cases:,} cases (seed {args.seed}) in {out} "
           f"in {time.perf_counter() - started:.1f} s.")
     return 0
@@ -76,6 +89,17 @@ def _export(args: argparse.Namespace) -> int:
     except (db.StoreError, ValueError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
+    try:
+        empty = not selection.has_records(store, scope, period)
+    except (db.QueryFailed, db.StoreError) as exc:
+        print(f"export: the store could not be read: {exc} Nothing was written.",
+              file=sys.stderr)
+        return 1
+    if empty:
+        print(f"export: there are no records for {scope.label} in {period.label} (no case "
+              "referred or closed, no Marac referral heard); nothing was written.",
+              file=sys.stderr)
+        return 1
     who = _acting(args, viewer)
     audience = grants.audience(viewer)  # exact only for a manager's own services
     started = time.perf_counter()
@@ -89,14 +113,15 @@ def _export(args: argparse.Namespace) -> int:
         if entry.error:
             print(f"export: {entry.error}", file=sys.stderr)
             return 1
-        res = results.run(store, entry.spec, scope, period, cfg, audience)
         try:
+            res = results.run(store, entry.spec, scope, period, cfg, audience)
             data = chart_files.export(res, fmt, cfg.protective_marking)
-        except chart_files.ExportError as exc:
+        except (chart_files.ExportError, db.StoreError) as exc:
             print(f"export: {exc}", file=sys.stderr)
             return 1
         out = Path(args.out) if args.out else Path(chart_files.file_name(res, fmt))
-        _write(out, data)
+        if not _write_or_say(out, data):
+            return 1
         audit.record(_os_user(), "export", format=fmt, query=res.spec.id, scope=scope.label,
                      period=period.label, via="cli", **who)
         print(f"Wrote {out} ({len(data):,} bytes, {res.spec.title}; {scope.label}, "
@@ -113,11 +138,12 @@ def _export(args: argparse.Namespace) -> int:
             print(f"export: a finding rule could not be checked: {error}", file=sys.stderr)
         pack = report_pack.build(store, scope, period, cfg, pages=pages,
                                  findings=report.findings, audience=audience)
-    except ValueError as exc:
-        print(f"export: {exc}", file=sys.stderr)
+    except (ValueError, db.StoreError) as exc:
+        print(f"export: {exc} Nothing was written.", file=sys.stderr)
         return 1
     out = Path(args.out) if args.out else Path(pack.file_name)
-    _write(out, pack.pdf)
+    if not _write_or_say(out, pack.pdf):
+        return 1
     audit.record(_os_user(), "export", format="pack", scope=scope.label, period=period.label,
                  charts=pack.charts, omitted=len(pack.omitted), via="cli", **who)
     print(f"Wrote {out}: report pack for {scope.label}, {period.label}, {pack.charts} charts "
@@ -225,6 +251,18 @@ def _users_add(args: argparse.Namespace, name: str) -> int:
     audit.record(_os_user(), "user_saved", user=user.username, role=user.role, via="cli")
     print(f"Saved {user.username} ({user.role}) in {accounts.users_path()}.")
     return 0
+
+
+def _write_or_say(out: Path, data: bytes) -> bool:
+    """Write the export, or say in one sentence why it could not be (a read-only or full
+    folder) with nothing half-written left behind."""
+    try:
+        _write(out, data)
+    except OSError as exc:
+        print(f"export: {out} could not be written ({exc.strerror or exc}); nothing was "
+              "written.", file=sys.stderr)
+        return False
+    return True
 
 
 def _write(out: Path, data: bytes) -> None:
@@ -344,16 +382,28 @@ def main(argv: list[str] | None = None) -> int:
     cfg = settings.get()
     parser = argparse.ArgumentParser(prog="service-insights", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start the dashboard (builds the sample on first start)")
-    run.add_argument("--port", type=int, default=8501)
+    run = sub.add_parser(
+        "run", help="start the dashboard (builds the sample on first start)",
+        description="Start the dashboard, then open http://127.0.0.1:8501 (or the --address "
+        "and --port given) in a browser. On first start with no store it builds the "
+        "synthetic sample (a few seconds).")
+    run.add_argument("--port", type=int, default=8501,
+                     help="the port to listen on (default 8501)")
     run.add_argument("--address", default="127.0.0.1",
                      help="the address to listen on (default 127.0.0.1: this machine only; "
                      "0.0.0.0 for every interface, behind a TLS reverse proxy)")
-    run.add_argument("--headless", action="store_true", help="do not open a browser")
+    run.add_argument("--headless", action="store_true",
+                     help="do not try to open a browser window (for a server, or when "
+                     "starting it from a script)")
     run.set_defaults(func=_run)
-    sample = sub.add_parser("sample", help="build the synthetic sample database")
-    sample.add_argument("--cases", type=int, default=cfg.sample_cases)
-    sample.add_argument("--seed", type=int, default=cfg.sample_seed)
+    sample = sub.add_parser(
+        "sample", help="build the synthetic sample database",
+        description="Build the synthetic sample and swap it in whole. A second build of the "
+        "same file while one runs is refused (exit 1), never run twice.")
+    sample.add_argument("--cases", type=int, default=cfg.sample_cases,
+                        help=f"how many cases (default {cfg.sample_cases:,})")
+    sample.add_argument("--seed", type=int, default=cfg.sample_seed,
+                        help="the random seed (the same seed gives the same sample)")
     sample.add_argument("--out", default=None, help=f"default: {cfg.db_path}")
     sample.set_defaults(func=_sample)
     check = sub.add_parser("check", help="parse every query file and list problems")

@@ -74,7 +74,8 @@ def env(tmp_path, monkeypatch):
 
 def copies(path: Path) -> list[str]:
     return sorted(p.name for p in path.parent.iterdir()
-                  if p.name.startswith(path.name + ".") and not p.name.endswith(".lock"))
+                  if p.name.startswith(path.name + ".")
+                  and not p.name.endswith((".lock", ".kind")))
 
 
 def start_child(code: str, *args: str) -> subprocess.Popen:

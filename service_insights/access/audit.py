@@ -39,6 +39,24 @@ def record(who: str, action: str, **details: object) -> None:
         os.close(fd)
 
 
+def problem() -> str | None:
+    """Why the audit log cannot be written right now, in one sentence, or None.
+
+    Exports are refused when they could not be recorded, so the screen asks before
+    offering one. The probe opens the log for appending as a write would (creating it
+    empty if missing, writing nothing): a permission check alone would say yes to root on
+    a read-only file system."""
+    p = path()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as exc:
+        return (f"Downloads are off because every download is recorded in the audit log, "
+                f"and {p} cannot be written ({exc.strerror or exc}): ask whoever runs "
+                "Service Insights to make that folder writable.")
+    return None
+
+
 def _plain(value: object) -> object:
     if isinstance(value, str | int | float | bool) or value is None:
         return value

@@ -12,7 +12,7 @@ import polars as pl
 from service_insights.access.grants import Viewer
 from service_insights.catalogue import periods
 from service_insights.catalogue.periods import Period
-from service_insights.catalogue.scope import ALL_SERVICES, Scope
+from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql
 from service_insights.store import db
 
 
@@ -125,3 +125,21 @@ def each_service(store: db.Store, scope: Scope) -> list[Scope]:
 def period_for(year: str, quarter: int | None = None) -> Period:
     """A financial year like 2024-25, or one quarter (1 = April to June) of it."""
     return periods.quarter(year, quarter) if quarter else periods.financial_year(year)
+
+
+_ANY_RECORDS = """
+select (select count(*) from cases
+        where referral_date between $period_start and $period_end
+           or exit_date between $period_start and $period_end)
+     + (select count(*) from marac_referrals
+        where meeting_date between $period_start and $period_end) as n
+"""
+
+
+def has_records(store: db.Store, scope: Scope, period: Period) -> bool:
+    """Whether the scope has any case referred or closed, or Marac referral heard, in the
+    period: an export of an empty period would be a blank pack that looks like a real one
+    (every chart empty), so the command line refuses it instead."""
+    text, _ = scoped_sql(_ANY_RECORDS)
+    params = {**scope.params(), "period_start": period.start, "period_end": period.end}
+    return bool(store.query(text, params).frame["n"][0])

@@ -26,6 +26,13 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 FORMATS = ("png", "svg", "pdf")
+PAGE_FORMAT = "jpeg"
+"""What the report pack embeds: the PDF library takes a JPEG as it is, where a PNG is
+decoded, hashed and compressed again (most of the pack's PDF time). Not offered as a
+download."""
+TABS = 3
+"""Tabs of the one browser that render at once: a report pack's 30 charts are drawn in
+parallel, not one after another (each tab costs tens of MB)."""
 START_TIMEOUT_S = 60.0
 RENDER_TIMEOUT_S = 60.0
 
@@ -128,7 +135,7 @@ class ImageServer:
         Raises ImagesUnavailable when the browser cannot be started at all.
         """
         for job in jobs:
-            if job.format not in FORMATS:
+            if job.format not in (*FORMATS, PAGE_FORMAT):
                 raise ValueError(f"image format {job.format!r} is not one of "
                                  f"{', '.join(FORMATS)}")
         if not jobs:
@@ -183,7 +190,7 @@ def server() -> ImageServer:
     global _server
     with _server_lock:
         if _server is None:
-            _server = ImageServer()
+            _server = ImageServer(tabs=TABS)
             atexit.register(_server.stop)
         return _server
 

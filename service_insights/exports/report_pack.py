@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ MAX_SIDE_BY_SIDE = 8
 """More services than this are not drawn as separate bars (the palette has eight colours)."""
 IMAGE_WIDTH = 1100
 IMAGE_SCALE = 2.0
+PACK_WORKERS = 3
+"""Charts prepared at once (query, then figure); the images are drawn in parallel tabs of
+the one browser (images.TABS)."""
 
 Progress = Callable[[float, str], None]
 
@@ -117,31 +121,47 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
                                              [])
                                         for s in side_by_side) if r is not None]
 
-    sections: list[tuple[str, list[_Chart]]] = []
     entries = [(page, e) for page in chosen
                for e in catalog.for_page(settings.queries_dir, page) if e.id != HEADLINE]
-    for i, (page, entry) in enumerate(entries):
-        say(0.05 + 0.45 * i / max(len(entries), 1), f"Running {entry.id}")
-        if not sections or sections[-1][0] != page:
-            sections.append((page, []))
+
+    def prepare(entry: catalog.Entry) -> tuple[_Chart | None, list[Omitted]]:
+        """One chart's data and figure (no Streamlit, no shared state: runs on a worker)."""
+        left_out: list[Omitted] = []
         if entry.error:
-            omitted.append(Omitted(entry.path, str(entry.error)))
-            continue
-        res = _run(store, settings, audience, entry.id, scope, period, omitted)
+            return None, [Omitted(entry.path, str(entry.error))]
+        res = _run(store, settings, audience, entry.id, scope, period, left_out)
         if res is None:
-            continue
+            return None, left_out
         chart = _Chart(res)
         if entry.spec.chart not in ("kpi", "table"):
-            chart.figure = _figure(lambda res=res: chart_files.export_figure(res, marking, now),
-                                   res.spec.title, omitted)
+            chart.figure = _figure(lambda: chart_files.export_figure(res, marking, now),
+                                   res.spec.title, left_out)
             if side_by_side and entry.spec.chart == "bar":
                 each = [r for r in (_run(store, settings, audience, entry.id, s, period, [])
                                     for s in side_by_side) if r is not None]
                 if len(each) >= 2:
                     chart.comparison = _figure(
-                        lambda each=each: comparison_figure(each, marking, now),
-                        f"{res.spec.title} (services side by side)", omitted)
-        sections[-1][1].append(chart)
+                        lambda: comparison_figure(each, marking, now),
+                        f"{res.spec.title} (services side by side)", left_out)
+        return chart, left_out
+
+    # The queries release the GIL inside DuckDB, so a few run at once while others build
+    # their figures; results are put back in catalogue order, and progress is reported
+    # from this thread only (a Streamlit progress bar cannot be drawn from a worker).
+    prepared: list[tuple[_Chart | None, list[Omitted]] | None] = [None] * len(entries)
+    with ThreadPoolExecutor(max_workers=PACK_WORKERS, thread_name_prefix="pack") as pool:
+        futures = {pool.submit(prepare, entry): i for i, (_, entry) in enumerate(entries)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            i = futures[future]
+            prepared[i] = future.result()
+            say(0.05 + 0.45 * done / max(len(entries), 1), f"Ran {entries[i][1].id}")
+    sections: list[tuple[str, list[_Chart]]] = []
+    for (page, _), (chart, left_out) in zip(entries, prepared, strict=True):
+        omitted.extend(left_out)
+        if not sections or sections[-1][0] != page:
+            sections.append((page, []))
+        if chart is not None:
+            sections[-1][1].append(chart)
     sections = [(page, items) for page, items in sections if items]
 
     say(0.5, "Drawing the charts")
@@ -166,6 +186,8 @@ def _run(store, settings, audience, qid, scope, period, omitted) -> ChartResult 
         return None
     try:
         res = results.run(store, entry.spec, scope, period, settings, audience)
+    except db.StoreError:
+        raise  # a damaged store is not one chart's problem: no pack at all
     except Exception as exc:  # noqa: BLE001 - one chart must not stop the pack
         omitted.append(Omitted(entry.spec.title, f"{type(exc).__name__}: {exc}"))
         return None
@@ -194,7 +216,7 @@ def _render_images(sections, server: images.ImageServer, omitted: list[Omitted])
                      f"{chart.res.spec.title} (services side by side)")):
                 if fig is not None:
                     slots.append((chart, attr, title))
-                    jobs.append(images.ImageJob(fig, "png", width=IMAGE_WIDTH,
+                    jobs.append(images.ImageJob(fig, images.PAGE_FORMAT, width=IMAGE_WIDTH,
                                                 scale=IMAGE_SCALE))
     if not jobs:
         return
@@ -376,11 +398,13 @@ class _Document:
                     r.cell(self.text(cell))
         self.pdf.ln(3)
 
-    def image(self, png: bytes, width_px: int, height_px: int) -> None:
+    def image(self, picture: bytes, width_px: int, height_px: int) -> None:
         w = self.pdf.epw
         h = w * height_px / width_px
         self.keep(h)
-        self.pdf.image(io.BytesIO(png), x=self.pdf.l_margin, w=w, h=h)
+        # A JPEG (images.PAGE_FORMAT) goes into the PDF as it is: no decoding, no alpha
+        # mask, no second compression.
+        self.pdf.image(io.BytesIO(picture), x=self.pdf.l_margin, w=w, h=h)
         self.pdf.ln(2)
 
     def output(self) -> bytes:

@@ -92,9 +92,17 @@ def _confidence(spec: QuerySpec, row: dict) -> tuple[str, str, int]:
     ci = stats.wilson(count, base)
     level = stats.confidence_level(base)
     rate_label = spec.label(rate)
+    if ci.high < 1.0:
+        # A rate per person (Marac cases per adult female) reads as "0.3% to 0.3%" in
+        # percent; per 10,000, the unit the finding itself uses, it says something.
+        per = next((spec.label(m) for m in spec.measures if "10000" in m), "per 10,000")
+        interval = (f"the 95% interval is {ci.low * 100:,.1f} to {ci.high * 100:,.1f} "
+                    f"{per}")
+    else:
+        interval = (f"the 95% interval for {rate_label[0].lower() + rate_label[1:]} is "
+                    f"{ci.low:.1f}% to {ci.high:.1f}%")
     sentence = (f"{level.capitalize()} confidence: based on {base:,} "
-                f"{spec.label(base_col)}; the 95% interval for "
-                f"{rate_label[0].lower() + rate_label[1:]} is {ci.low:.1f}% to {ci.high:.1f}%.")
+                f"{spec.label(base_col)}; {interval}.")
     return sentence, level, base
 
 

@@ -134,7 +134,9 @@ def _base_layout(fig: go.Figure, result: ChartResult, height: int = 440) -> go.F
     spec = result.spec
     note = footnote(result)
     note_lines = _wrap(note).count("<br>") + 1
-    label_lines = max((x.count("<br>") + 1 for tr in fig.data if tr.x is not None
+    # A table (headline figures) has no x values: getattr, not tr.x.
+    label_lines = max((x.count("<br>") + 1 for tr in fig.data
+                       if getattr(tr, "x", None) is not None
                        for x in tr.x if isinstance(x, str)), default=1)
     # Tick labels and the axis title, then the footnote right under them.
     bottom = 48 + 15 * label_lines
@@ -285,6 +287,7 @@ def _grouped(result: ChartResult, stacked: bool) -> go.Figure:
                                   f"{_hover(result, y)}<extra></extra>")
         fig.update_layout(barmode="group", scattermode="group", bargap=0.2)
         fig.update_xaxes(type="category")
+        _mark_significance_by_series(fig, result, y, series, grouped=True)
         _reference(fig, result, cats)
     fig.update_xaxes(title_text=spec.x_label or spec.label(x))
     fig.update_yaxes(title_text=axis_title(result, y))
@@ -317,6 +320,10 @@ def _line(result: ChartResult) -> go.Figure:
                             line=dict(color=colour if s else BENCHMARK_COLOUR, width=2,
                                       dash="dash"),
                             hovertemplate=f"%{{x}}<br>{bname}: {_hover(result, y)}<extra></extra>")
+    if s:
+        _mark_significance_by_series(fig, result, y, series, grouped=False)
+    else:
+        _mark_significance_line(fig, result, y)
     _reference(fig, result, cats)
     fig.update_xaxes(title_text=spec.x_label or spec.label(x), type="category")
     fig.update_yaxes(title_text=axis_title(result, y))
@@ -359,6 +366,45 @@ def _mark_significance(fig: go.Figure, result: ChartResult, y: str) -> None:
         textposition="top center", showlegend=False, hoverinfo="skip", offsetgroup="0",
         textfont=dict(color="#1F1F1F", size=11), name="significance")
     fig.update_layout(scattermode="group")
+
+
+def _marks(result: ChartResult, y: str) -> list:
+    return [v for v in significance.verdicts(result)
+            if v.rate == y and v.verdict in (stats.HIGHER, stats.LOWER)]
+
+
+def _mark_text(verdict) -> str:
+    return "▲ higher" if verdict.verdict == stats.HIGHER else "▼ lower"
+
+
+def _mark_significance_by_series(fig: go.Figure, result: ChartResult, y: str, series: list,
+                                 grouped: bool) -> None:
+    """The caption's "significantly higher/lower" drawn where it applies: above the bar
+    (or point) of that category and series, just over its interval."""
+    marks = _marks(result, y)
+    for i, sv in enumerate(series):
+        mine = [v for v in marks if len(v.key) > 1 and v.key[1] == sv]
+        if not mine:
+            continue
+        extra = {"offsetgroup": str(i)} if grouped else {}
+        fig.add_scatter(
+            x=[_cat(v.key[0]) for v in mine], y=[v.interval.high for v in mine],
+            mode="text", text=[_mark_text(v) for v in mine], textposition="top center",
+            showlegend=False, hoverinfo="skip", name="significance",
+            textfont=dict(color=PALETTE[i % len(PALETTE)] if not grouped else "#1F1F1F",
+                          size=11), **extra)
+    if grouped:
+        fig.update_layout(scattermode="group")
+
+
+def _mark_significance_line(fig: go.Figure, result: ChartResult, y: str) -> None:
+    marks = _marks(result, y)
+    if marks:
+        fig.add_scatter(
+            x=[_cat(v.key[0]) for v in marks], y=[v.interval.high for v in marks],
+            mode="text", text=[_mark_text(v) for v in marks], textposition="top center",
+            showlegend=False, hoverinfo="skip", name="significance",
+            textfont=dict(color="#1F1F1F", size=11))
 
 
 def _reference(fig: go.Figure, result: ChartResult, cats: list) -> None:
@@ -420,33 +466,97 @@ def _funnel(result: ChartResult) -> go.Figure:
         fig.add_scatter(x=[ns[0], ns[-1]], y=[centre, centre], mode="lines",
                         name=f"All services {centre:.1f}%", hoverinfo="skip",
                         line=dict(color="#1F1F1F", width=2, dash="dash"))
-    # Name the services outside the limits on the chart when there are few enough to
-    # read; otherwise the caption lists them (and hovering names every point).
-    label = sum(len(v) for k, v in groups.items() if k != "within limits") <= 6
+    # Every service outside the limits is named on the chart (placed so that no name is
+    # cut off or covers another); hovering names every point.
     for where in FUNNEL_COLOURS:
         rows = groups.get(where)
         if not rows:
             continue
-        outside = where != "within limits"
         fig.add_scatter(
             x=[r[base_col] for r in rows], y=[r[y] for r in rows],
-            mode="markers+text" if outside and label else "markers",
-            name=where.capitalize(),
-            text=[_t(r[x]) for r in rows], textposition="top center",
-            textfont=dict(size=11),
+            mode="markers", name=where.capitalize(),
+            text=[_t(r[x]) for r in rows],
             marker=dict(size=11, color=FUNNEL_COLOURS[where],
                         line=dict(color="#1F1F1F", width=1)),
             customdata=[[r[count_col]] for r in rows],
             hovertemplate=(f"%{{text}}<br>{spec.label(y)}: %{{y:.1f}}%"
                            f"<br>%{{customdata[0]:,}} of %{{x:,}} {spec.label(base_col)}"
                            "<extra></extra>"))
+    outside = [r for k, rows in groups.items() if k != "within limits" for r in rows]
+    x_range = [ns[0] * 0.9, ns[-1]] if centre is not None and points else None
+    y_range = None
+    if centre is not None and points:
+        ys = [r[y] for r in points] + [centre]
+        pad = max((max(ys) - min(ys)) * 0.12, 1.0)
+        y_range = [max(min(ys) - pad, 0), min(max(ys) + pad, 100)]
     fig.update_xaxes(title_text=f"{spec.label(base_col)} (number, the base of the rate)",
-                     range=[ns[0] * 0.9, ns[-1]] if centre is not None and points else None)
-    fig.update_yaxes(title_text=axis_title(result, y))
+                     range=x_range)
+    fig.update_yaxes(title_text=axis_title(result, y), range=y_range)
     _base_layout(fig, result, height=480)
+    if y_range is not None:  # after the layout, which sets the footnote annotation
+        _funnel_labels(fig, [(r[base_col], r[y], _t(r[x])) for r in outside],
+                       x_range, y_range)
     fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1,
                                   yanchor="top"), margin=dict(r=190))
     return fig
+
+
+FUNNEL_PLOT_PX = (820, 330)
+"""The funnel's plot area in pixels (width, height) at the export size; the screen's is
+about the same, so labels placed for one do not collide on the other."""
+_CHAR_PX, _LINE_PX = 6.4, 15
+
+
+def _funnel_labels(fig: go.Figure, points: list[tuple[float, float, str]],
+                   x_range: list[float], y_range: list[float]) -> None:
+    """Name each point with an annotation, placed greedily where it overlaps no name
+    placed before it and stays inside the plot (a leader line joins a name moved away
+    from its point): with 20 services outside the limits, every one is still readable."""
+    width, height = FUNNEL_PLOT_PX
+    (x0, x1), (y0, y1) = x_range, y_range
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return ((x - x0) / (x1 - x0) * width, (y1 - y) / (y1 - y0) * height)
+
+    dots = [px(x, y) for x, y, _ in points]
+    placed: list[tuple[float, float, float, float]] = []
+
+    def clear(box: tuple[float, float, float, float]) -> bool:
+        left, top, right, bottom = box
+        if left < 0 or right > width or top < 0 or bottom > height:
+            return False
+        if any(left < b[2] and b[0] < right and top < b[3] and b[1] < bottom for b in placed):
+            return False
+        # Not over any point either (6 px around each marker).
+        return not any(left - 6 < dx < right + 6 and top - 6 < dy < bottom + 6
+                       for dx, dy in dots)
+
+    offsets = [(0, -14), (0, 14)] + [(dx, dy) for r in (30, 55, 85, 120)
+                                     for dx, dy in ((r, -r // 2), (-r, -r // 2), (r, r // 2),
+                                                    (-r, r // 2), (0, -r), (0, r), (r, 0),
+                                                    (-r, 0))]
+    order = sorted(range(len(points)), key=lambda i: (dots[i][1], dots[i][0]))
+    for i in order:
+        x, y, name = points[i]
+        cx, cy = dots[i]
+        w, h = _CHAR_PX * len(name) + 6, _LINE_PX
+        for dx, dy in offsets:
+            box = (cx + dx - w / 2, cy + dy - h / 2, cx + dx + w / 2, cy + dy + h / 2)
+            if clear(box):
+                break
+        else:  # nowhere clear: keep it inside the plot at least
+            dx, dy = 0, -14
+            left = min(max(cx - w / 2, 0), width - w)
+            box = (left, cy + dy - h / 2, left + w, cy + dy + h / 2)
+            dx = left + w / 2 - cx
+        placed.append(box)
+        style = dict(x=x, y=y, text=name, font=dict(size=11, color="#1F1F1F"),
+                     bgcolor="rgba(255,255,255,0.8)")
+        if abs(dx) > 20 or abs(dy) > 16:  # moved away: a leader line back to its point
+            fig.add_annotation(**style, ax=dx, ay=dy, showarrow=True, arrowhead=0,
+                               arrowwidth=0.8, arrowcolor="#777", standoff=5)
+        else:
+            fig.add_annotation(**style, xshift=dx, yshift=-dy, showarrow=False)
 
 
 def funnel_groups(result: ChartResult) -> dict[str, list[dict]]:
@@ -507,9 +617,13 @@ def table_frame(result: ChartResult) -> pl.DataFrame:
                    and not value.startswith("<") else value}
             if bench is not None and bench.height:
                 b = bench[col][0]
-                row["All services"] = (f"{b}{value_suffix(result, col)}"
-                                               if b not in ("", "–") and not b.startswith("<")
-                                               else b)
+                b = (f"{b}{value_suffix(result, col)}"
+                     if b not in ("", "–") and not b.startswith("<") else b)
+                if col in spec.counts and result.count_benchmark_label and b not in ("", "–"):
+                    # A count's benchmark is an average service, not the all-services total.
+                    b = f"{b} ({result.count_benchmark_label[0].lower()}" \
+                        f"{result.count_benchmark_label[1:]})"
+                row["All services"] = b
             rows.append(row)
         return pl.DataFrame(rows) if rows else pl.DataFrame({"Measure": [], "Value": []})
     renamed = shown.rename({c: spec.label(c) for c in shown.columns})

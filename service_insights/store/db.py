@@ -59,6 +59,38 @@ class StoreCorrupt(StoreError):
     pass
 
 
+class StoreReplaced(StoreError):
+    """The handle a query ran on was closed because a newer build of the file was opened
+    (another session or process rebuilt the store): run again on the new one."""
+
+
+class StoreBusy(StoreError):
+    """Another process is building or changing the store right now."""
+
+
+class StoreUnwritable(StoreError):
+    """The store's folder cannot be written (read-only, full, or not ours)."""
+
+
+_DAMAGE_MARKS = ("corrupt database file", "checksum", "could not read enough bytes",
+                 "the file is not a valid duckdb database", "io error")
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """Whether DuckDB's error is about the file itself (a damaged block, a cut-short
+    file), not about the query: then it is the store that needs attention, and blaming a
+    query file's line would send the reader to the wrong place."""
+    text = str(exc).lower()
+    return (type(exc).__name__ in ("IOException", "SerializationException")
+            or any(mark in text for mark in _DAMAGE_MARKS))
+
+
+def damaged(path: Path, exc: BaseException) -> StoreCorrupt:
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreCorrupt(f"{path} is damaged: DuckDB could not read part of the file "
+                        f"({detail}).")
+
+
 class QueryFailed(Exception):
     """DuckDB refused or failed a query; `detail` is DuckDB's own message.
 
@@ -102,7 +134,10 @@ class StoreSignature:
 
 
 def signature(path: Path) -> StoreSignature:
-    st = path.stat()
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError as exc:  # moved aside or being rebuilt by another session
+        raise StoreMissing(f"No database at {path}.") from exc
     return StoreSignature(str(Path(path).resolve()), st.st_ino, st.st_mtime_ns)
 
 
@@ -147,6 +182,7 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.closed = False
         self.service_count: int | None = None
         """How many services the build holds (results.service_count fills it)."""
         self._functions: set[str] = set()
@@ -166,6 +202,8 @@ class Store:
             self.meta = self._read_meta()
         except duckdb.Error as exc:
             self._con.close()
+            if _is_damage(exc):
+                raise damaged(self.path, exc) from exc
             raise StoreCorrupt(
                 f"{self.path} is a DuckDB file but not a Service Insights store: {exc}"
             ) from exc
@@ -193,7 +231,12 @@ class Store:
         max_rows: int = 50_000,
     ) -> Result:
         """Run one SELECT on a fresh cursor, stopped after `timeout_s`, cut at `max_rows`."""
-        cur = self._con.cursor()
+        try:
+            cur = self._con.cursor()
+        except duckdb.Error as exc:
+            if self.closed:
+                raise StoreReplaced(f"{self.path} was replaced before this query ran.") from exc
+            raise QueryFailed(str(exc), type(exc).__name__) from exc
         timer = threading.Timer(timeout_s, cur.interrupt)
         timer.daemon = True
         started = time.monotonic()
@@ -217,6 +260,12 @@ class Store:
             raise QueryOutOfMemory(f"the query needed more than the memory limit ({limit})",
                                    type(exc).__name__) from exc
         except duckdb.Error as exc:
+            if self.closed:
+                raise StoreReplaced(f"{self.path} was replaced while this query ran.") from exc
+            if _is_damage(exc):
+                # Not a QueryFailed: no query file is to blame, and no caller may swallow
+                # it as one chart's failure.
+                raise damaged(self.path, exc) from exc
             raise QueryFailed(str(exc), type(exc).__name__) from exc
         finally:
             timer.cancel()
@@ -242,6 +291,7 @@ class Store:
         self._functions.add(name)
 
     def close(self) -> None:
+        self.closed = True
         self._con.close()
 
 
@@ -384,25 +434,88 @@ def derive(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _remove_with_wal(tmp: Path) -> None:
-    """A half-written copy and its write-ahead log, after a build or change ends."""
+    """A half-written copy and its write-ahead log, after a build or change ends. Never
+    raises: an error here (a folder that turned read-only) must not hide the error that
+    ended the build."""
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            leftover.unlink(missing_ok=True)
 
 
-def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> Path:
+def unwritable(path: Path, exc: BaseException) -> StoreUnwritable:
+    reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+    return StoreUnwritable(
+        f"The folder {Path(path).parent} cannot be written ({reason}), so the store "
+        f"{Path(path).name} cannot be built or changed there: make the folder writable for "
+        "the account that runs Service Insights, or point SI_DB_PATH at a writable one.")
+
+
+def kind_path(path: Path) -> Path:
+    """A note beside the store of what it holds ("synthetic" or "real"), so that a store
+    too damaged to open is still known for what it held: only a synthetic sample may be
+    rebuilt in its place; real records are restored from a backup."""
+    path = Path(path)
+    return path.with_name(path.name + ".kind")
+
+
+def known_kind(path: Path) -> str | None:
+    """"synthetic" or "real" from the store itself, else from the note beside it; None
+    when neither says (then it must be treated as holding real records)."""
+    path = Path(path)
+    with contextlib.suppress(StoreError, OSError):
+        kind = read_meta(path).get("data_kind")
+        if kind:
+            return kind
+    with contextlib.suppress(OSError):
+        kind = kind_path(path).read_text().strip()
+        return kind if kind in ("synthetic", "real") else None
+    return None
+
+
+def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None], *,
+                wait: bool = True, if_missing: bool = False,
+                replace_broken: StoreSignature | None = None) -> Path:
     """Build a complete store in a new file, then swap it in with one rename.
 
     Readers keep the old file open until they reopen; a failure leaves the old file as it
     was and removes the half-built one. The writers' lock is held throughout, so copies
     left by a killed earlier build or import are removed first (see remove_leftovers).
+
+    With `wait=False`, raises StoreBusy at once when another process is building or
+    changing the store (two builds never both run). With `if_missing=True`, a store that
+    another session built while this one waited for the lock is kept, not built again.
+    A folder that cannot be written raises StoreUnwritable, in one sentence.
+
+    With `replace_broken` (the signature of a file found broken), that file is moved aside
+    (quarantine) under the lock first, but only if it is still the file there: when
+    another session has already replaced it, nothing is moved or built.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(path):
+    with contextlib.ExitStack() as stack:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            held = stack.enter_context(_exclusive(path, wait=wait))
+        except OSError as exc:
+            raise unwritable(path, exc) from exc
+        if not held:
+            raise StoreBusy(f"Another process is building or changing {path} right now.")
+        if if_missing and path.exists():
+            return path
+        if replace_broken is not None:
+            try:
+                if signature(path) != replace_broken:
+                    return path  # already replaced by someone else: keep theirs
+            except StoreMissing:
+                pass
+            else:
+                quarantine(path)
         _remove_leftovers_held(path)
         tmp = path.with_name(f"{path.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            con = duckdb.connect(str(tmp))
+            try:
+                con = duckdb.connect(str(tmp))
+            except duckdb.IOException as exc:
+                raise unwritable(path, exc) from exc
             try:
                 con.execute(schema_sql)
                 con.execute(
@@ -411,12 +524,23 @@ def build_store(path: Path, schema_sql: str, load: Callable[[Writer], None]) -> 
                 load(Writer(con))
                 derive(con)
                 con.execute("checkpoint")
+                row = con.execute(
+                    "select value from store.meta where key = 'data_kind'").fetchone()
             finally:
                 con.close()
+            if row and row[0]:
+                _write_kind(path, row[0])
             os.replace(tmp, path)
         finally:
             _remove_with_wal(tmp)
     return path
+
+
+def _write_kind(path: Path, kind: str) -> None:
+    note = kind_path(path)
+    tmp = note.with_name(f"{note.name}.{os.getpid()}")
+    tmp.write_text(kind + "\n")
+    os.replace(tmp, note)
 
 
 def quarantine(path: Path) -> Path:

@@ -358,17 +358,21 @@ def generate(n_cases: int = 50_000, seed: int = 20240401) -> Sample:
     return Sample(areas, services, cases, refs, meta)
 
 
-def write_sample(path, n_cases: int = 50_000, seed: int = 20240401, schema_sql: str | None = None):
-    """Generate the sample and build a store file from it (swapped in whole)."""
+def write_sample(path, n_cases: int = 50_000, seed: int = 20240401, schema_sql: str | None = None,
+                 **build):
+    """Generate the sample and build a store file from it (swapped in whole); `build`
+    passes db.build_store's options (wait, if_missing, replace_broken) through."""
     from pathlib import Path
 
     from service_insights import settings
     from service_insights.store import db
 
-    sample = generate(n_cases, seed)
     schema = schema_sql if schema_sql is not None else settings.get().schema_path.read_text()
 
     def load(w: db.Writer) -> None:
+        # Generated under the writers' lock, so a second build started at the same time
+        # is refused (or waits) for the whole of the first, not only its last seconds.
+        sample = generate(n_cases, seed)
         w.append("store.areas", sample.areas)
         w.append("store.services", sample.services)
         w.append("store.cases", sample.cases)
@@ -376,4 +380,4 @@ def write_sample(path, n_cases: int = 50_000, seed: int = 20240401, schema_sql: 
         for key, value in sample.meta.items():
             w.execute("insert into store.meta values ($k, $v)", {"k": key, "v": value})
 
-    return db.build_store(Path(path), schema, load)
+    return db.build_store(Path(path), schema, load, **build)

@@ -17,6 +17,7 @@ def render_audit_log(limit: int = 500) -> None:
     if not events:
         st.info(f"Nothing recorded yet in `{audit.path()}`.")
         return
-    frame = pl.DataFrame([{k: str(v) for k, v in e.items()} for e in reversed(events)],
-                         infer_schema_length=None)
+    # Events carry different details: a column an event does not use is blank, not "None".
+    frame = pl.DataFrame([{k: "" if v is None else str(v) for k, v in e.items()}
+                          for e in reversed(events)], infer_schema_length=None).fill_null("")
     tables.show(frame)

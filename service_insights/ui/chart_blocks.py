@@ -133,8 +133,12 @@ def _render_kpis(res: results.ChartResult) -> None:
         if spec.reference and "line" in spec.reference:
             ref = reference.get(spec.reference["line"])
             about = f"{about}; {ref.label}" if about else ref.label
-        col.metric(spec.label(name), text, delta=delta, delta_color="off",
-                   delta_description=about, border=True)
+        # The comparison goes under the figure as its own text, which wraps: as the
+        # metric's delta description it was cut off ("vs all s…") in a narrow card.
+        with col.container(border=True):
+            st.metric(spec.label(name), text, delta=delta, delta_color="off")
+            if about:
+                st.caption(about)
 
 
 def _verdict_words(verdicts: list[significance.Verdict], rate: str) -> tuple[str, str]:

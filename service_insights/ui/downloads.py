@@ -28,19 +28,19 @@ def download_buttons(res: ChartResult, key: str) -> None:
         return
     marking = settings.get().protective_marking
     no_images = images.unavailable_reason()
+    no_audit = audit.problem()
     with st.popover("Download", icon=":material/download:"):
         st.caption(f"Marked {marking}. Files carry the same suppression as the screen, "
                    "with the scope, period, source and data date.")
         for fmt, col in zip(chart_files.FORMATS, st.columns(len(chart_files.FORMATS)), strict=True):
-            is_image = fmt in images.FORMATS
+            why = no_audit or (no_images if fmt in images.FORMATS else None)
             col.download_button(
                 fmt.upper(), data=_maker(res, fmt, marking, signin.current().username),
                 file_name=chart_files.file_name(res, fmt), mime=chart_files.MIME[fmt],
-                key=f"download-{key}-{fmt}", on_click="ignore",
-                disabled=bool(is_image and no_images),
-                help=no_images if is_image and no_images else f"Download as {fmt.upper()}")
-        if no_images:
-            st.caption(no_images)
+                key=f"download-{key}-{fmt}", on_click="ignore", disabled=bool(why),
+                help=why or f"Download as {fmt.upper()}")
+        if no_audit or no_images:
+            st.caption(no_audit or no_images)
 
 
 def _maker(res: ChartResult, fmt: str, marking: str, who: str):
@@ -65,6 +65,10 @@ def page_title(page: str) -> str:
 def build_pack(store: db.Store, selection, pages: Sequence[str],
                findings: list | None = None) -> None:
     """Build the pack with visible progress and keep it for `offer_pack`."""
+    no_audit = audit.problem()
+    if no_audit:
+        st.error(no_audit)
+        return
     with st.status(f"Building the report pack for {selection.scope.label}, "
                    f"{selection.period.label}…", expanded=True) as status:
         bar = st.progress(0.0)
@@ -83,10 +87,15 @@ def build_pack(store: db.Store, selection, pages: Sequence[str],
         label = (f"Report pack ready: {pack.charts} charts." if not pack.omitted else
                  f"Report pack ready: {pack.charts} charts, {len(pack.omitted)} omitted.")
         status.update(label=label, state="complete", expanded=False)
+    try:
+        audit.record(signin.current().username, "export", format="pack",
+                     scope=selection.scope.label, period=selection.period.label,
+                     pages=list(pages), charts=pack.charts, omitted=len(pack.omitted))
+    except OSError:  # the folder turned read-only while the pack was built
+        st.error(audit.problem() or "The report pack could not be recorded in the audit "
+                 "log, so it is not offered.")
+        return
     st.session_state[_PACK_KEY] = (_pack_key(store, selection, pages), pack)
-    audit.record(signin.current().username, "export", format="pack",
-                 scope=selection.scope.label, period=selection.period.label,
-                 pages=list(pages), charts=pack.charts, omitted=len(pack.omitted))
 
 
 def _pack_key(store: db.Store, selection, pages: Sequence[str]) -> tuple:

@@ -70,6 +70,21 @@ def render_findings(selection: Selection | None = None) -> None:
                "are listed in data/reference.yaml.")
 
 
+SHOWN_IN_TEASER = 3
+
+
+def teaser_text(findings: list) -> str:
+    """"11 findings on where to adapt, among them:" and a short list of the first three
+    (title, then whom it is about), then how many more the Findings page has."""
+    n = len(findings)
+    head = (f"**{n} finding{'s' if n != 1 else ''} on where to adapt**"
+            + (", among them:" if n > SHOWN_IN_TEASER else ":"))
+    items = [f"- {f.title}: {f.subject}" for f in findings[:SHOWN_IN_TEASER]]
+    rest = n - len(items)
+    tail = [f"\n{rest} more on the Findings page."] if rest > 0 else []
+    return "\n".join([head, "", *items, *tail])
+
+
 def findings_teaser(selection: Selection | None = None) -> None:
     """On the home page: how many findings hold, with the first titles and a link."""
     report = findings_report(selection)
@@ -77,9 +92,6 @@ def findings_teaser(selection: Selection | None = None) -> None:
     if not n:
         st.caption("No finding holds for this selection and period.")
         return
-    titles = list(dict.fromkeys(f"{f.title} ({f.subject})" for f in report.findings))
-    more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
-    st.info(f"**{n} finding{'s' if n != 1 else ''} on where to adapt:** "
-            + "; ".join(titles[:3]) + more + ".", icon=":material/lightbulb:")
+    st.info(teaser_text(report.findings), icon=":material/lightbulb:")
     st.page_link("app_pages/findings.py", label="Read the findings, with the evidence",
                  icon=":material/arrow_forward:")

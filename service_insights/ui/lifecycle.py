@@ -12,6 +12,7 @@ import streamlit as st
 from service_insights import settings
 from service_insights.catalogue import reference
 from service_insights.store import db, synth
+from service_insights.ui import signin
 
 
 @st.cache_resource(max_entries=4)
@@ -26,25 +27,37 @@ def store() -> db.Store:
     return _open_store(str(path), sig.inode, sig.mtime_ns)
 
 
-def _build_sample(path) -> None:
+def _build_sample(path, **build) -> None:
+    """Build the sample with visible progress; `build` as db.build_store takes it."""
     cfg = settings.get()
     with st.status(f"Building the synthetic sample ({cfg.sample_cases:,} cases). This takes "
                    "a few seconds and happens once.", expanded=True) as status:
-        synth.write_sample(path, cfg.sample_cases, cfg.sample_seed)
+        synth.write_sample(path, cfg.sample_cases, cfg.sample_seed, **build)
         status.update(label="Synthetic sample built.", state="complete", expanded=False)
+
+
+def _cannot_build(exc: db.StoreError) -> None:
+    st.error(f"The synthetic sample could not be built. {exc}")
+    st.stop()
 
 
 def ensure_store() -> db.Store:
     """Open the store, building the sample on first start; on a broken file, explain and
-    offer a rebuild instead of a traceback. Stops the page when there is no store.
+    offer what fits instead of a traceback. Stops the page when there is no store.
 
     Copies of the store left by a killed import or first-start build are removed first
-    (db.remove_leftovers never touches one a live writer still holds)."""
+    (db.remove_leftovers never touches one a live writer still holds). Every script run
+    asks again, so a session open while another session or process replaces the store
+    picks up the new build at its next interaction."""
     path = settings.get().db_path
     db.remove_leftovers(path)
     if not path.exists():
         st.info(f"No database at `{path}` yet: building the bundled synthetic sample.")
-        _build_sample(path)
+        try:
+            # A second session arriving meanwhile waits for this build, then uses it.
+            _build_sample(path, if_missing=True)
+        except db.StoreError as exc:
+            _cannot_build(exc)
         st.cache_data.clear()
     try:
         return store()
@@ -55,22 +68,84 @@ def ensure_store() -> db.Store:
             st.stop()
         # A synthetic sample is regenerated from its seed: nothing is lost.
         st.info("The synthetic sample was built by an older version: rebuilding it.")
-        _build_sample(path)
+        try:
+            _build_sample(path, replace_broken=db.signature(path))
+        except db.StoreError as err:
+            _cannot_build(err)
         st.cache_resource.clear()
         st.cache_data.clear()
         return store()
     except db.StoreError as exc:
-        st.error(f"The database could not be opened. {exc}")
-        st.write("You can move the broken file aside (it is kept, renamed, in case it holds "
-                 "imported records) and rebuild the synthetic sample.")
-        if st.button("Move the broken file aside and rebuild the sample", type="primary"):
-            moved = db.quarantine(path)
-            _build_sample(path)
-            st.cache_resource.clear()
-            st.cache_data.clear()
-            st.success(f"Rebuilt. The broken file was kept as `{moved.name}`.")
+        store_failed(exc)
+        raise  # not reached: store_failed stops the script
+
+
+def guarded(step, *args):
+    """Run one step of the router (sign-in, filters, the page); a store that goes bad or
+    away under it (a damaged block found by a query, a rebuild by another session) gets
+    one explanation for the page, not a red box under every chart or a traceback."""
+    try:
+        result = step(*args)
+    except db.StoreReplaced:
+        # Another session or process swapped in a new build while this run read the old
+        # one: run again on the new build (twice at most, then say so).
+        tries = st.session_state.get("_store_replaced_tries", 0)
+        if tries < 2:
+            st.session_state["_store_replaced_tries"] = tries + 1
             st.rerun()
+        store_failed(db.StoreMissing("The database was replaced while this page was drawn."))
+    except db.StoreError as exc:
+        store_failed(exc)
+    st.session_state["_store_replaced_tries"] = 0
+    return result
+
+
+def store_failed(exc: db.StoreError) -> None:
+    """Explain a store that cannot be read (at start, or a damaged block found by a query
+    on any page), and offer what fits what it holds; always stops the script.
+
+    Only a store known to hold the synthetic sample may be rebuilt in place, and only by
+    an administrator: a store of real records is never swapped for the sample, whoever
+    asks; its remedy is the organisation's backup."""
+    path = settings.get().db_path
+    if isinstance(exc, db.StoreMissing):
+        st.warning("The database is being replaced right now (rebuilt or restored by "
+                   "another session or process). Reload the page in a moment.")
         st.stop()
+    st.error(f"**The database cannot be read.** {exc}")
+    kind = db.known_kind(path)
+    if kind != "synthetic":
+        st.markdown(
+            "It may hold imported records, so it is never replaced by the synthetic sample. "
+            f"Stop the dashboard, restore `{path}` from your most recent backup (or start a "
+            "new store and import your files again: see *Importing your records* in the "
+            "README), then reload this page. Keep the damaged file for whoever looks after "
+            "your backups.")
+        st.stop()
+    if not signin.admin_at_screen():
+        st.markdown(
+            "It holds only the synthetic sample, which can be rebuilt from its seed: an "
+            "administrator can do that on this page, or whoever runs the server with "
+            "`service-insights sample`. Reload this page once it has been rebuilt.")
+        st.stop()
+    st.write("It holds only the synthetic sample, so nothing is lost by rebuilding it. The "
+             "broken file is kept beside it, renamed `.corrupt-<date>`.")
+    try:
+        broken = db.signature(path)
+    except db.StoreMissing:
+        st.stop()
+    if st.button("Move the broken file aside and rebuild the sample", type="primary"):
+        try:
+            # Moves the file aside only if it is still the broken one: a file another
+            # session has rebuilt meanwhile is kept.
+            _build_sample(path, replace_broken=broken)
+        except db.StoreError as err:
+            _cannot_build(err)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        st.success("Rebuilt.")
+        st.rerun()
+    st.stop()
 
 
 @st.cache_data(ttl=3600, max_entries=8)

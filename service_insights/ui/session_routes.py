@@ -19,6 +19,7 @@ Referer when a browser sends no Origin), which SameSite does not give for sign-i
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -43,8 +44,17 @@ def routes(base_url: str = "") -> list[Route]:
     async def signout(request: Request) -> Response:
         return await _signout(request, base)
 
+    async def page_file(request: Request) -> Response:
+        # A page script's own path (/app_pages/users.py, as a bookmark or an old link)
+        # would get Streamlit's shell with nothing in it: send it to the page's address,
+        # where the router decides who may open it.
+        name = request.path_params["name"]
+        stem = name if re.fullmatch(r"[A-Za-z0-9_]{1,64}", name) else ""
+        return RedirectResponse(f"{base}/{stem}", status_code=303)
+
     return [Route(f"{base}/signin", signin, methods=["POST"]),
-            Route(f"{base}/signout", signout, methods=["POST"])]
+            Route(f"{base}/signout", signout, methods=["POST"]),
+            Route(f"{base}/app_pages/{{name}}.py", page_file, methods=["GET", "HEAD"])]
 
 
 def _same_site(request: Request) -> bool:
@@ -96,8 +106,10 @@ async def _signin(request: Request, base: str) -> Response:
     if form is None:
         return _refuse("Sign-in refused: the form is too large.", 413)
     username = (form.get("username") or "").strip().lower()
-    result = await run_in_threadpool(accounts.authenticate, username, form.get("password", ""))
     nxt = form.get("next")
+    if audit.problem():  # every sign-in is recorded first; a read-only folder stops it
+        return RedirectResponse(_back_to(base, nxt, **{ERROR_PARAM: "unwritable"}), 303)
+    result = await run_in_threadpool(accounts.authenticate, username, form.get("password", ""))
     if result.user is None:
         code = ("throttled" if result.wait_s > 0 else
                 "disabled" if result.message == accounts.DISABLED else "wrong")
@@ -105,7 +117,10 @@ async def _signin(request: Request, base: str) -> Response:
                      throttled=result.wait_s > 0)
         return RedirectResponse(_back_to(base, nxt, **{ERROR_PARAM: code}), 303)
     store = sessions.SessionStore()
-    token = store.create(result.user.username, "password")
+    try:
+        token = store.create(result.user.username, "password")
+    except (OSError, sessions.SessionsFileError):  # its folder cannot be written
+        return RedirectResponse(_back_to(base, nxt, **{ERROR_PARAM: "unwritable"}), 303)
     audit.record(result.user.username, "sign_in", ok=True, method="password",
                  role=result.user.role)
     response = RedirectResponse(_back_to(base, nxt), 303)

@@ -40,6 +40,9 @@ _ERRORS = {
     "wrong": "The username or password is not right.",
     "throttled": "Too many failed sign-ins for this username. Try again in 15 minutes.",
     "disabled": accounts.DISABLED,
+    "unwritable": "Sign-in is off because the server cannot write its audit log or its "
+                  "sessions file (a read-only folder): ask whoever runs Service Insights "
+                  "to make the data and config folders writable.",
 }
 
 
@@ -156,6 +159,35 @@ def require(store: db.Store) -> grants.Viewer:
         st.stop()
     _form(store, users)
     st.stop()
+
+
+def admin_at_screen() -> bool:
+    """Whether the person at this screen is a signed-in administrator, found without the
+    store (which may be the thing that is broken): their session cookie, their identity
+    provider's address, or a viewer already held, looked up in the users file. The demo
+    never counts (it never shows an administrator's view)."""
+    try:
+        users = accounts.load_users()
+    except accounts.UsersFileError:
+        return False
+    username = None
+    token = _cookie()
+    if token:
+        try:
+            live = sessions.SessionStore().lookup(token)
+        except sessions.SessionsFileError:
+            live = None
+        username = live.username if live else None
+    elif _oidc_configured() and getattr(st.user, "is_logged_in", False):
+        email = str(st.user.get("email") or "").strip().lower()
+        refused = _oidc_refusal(email, st.user.get("email_verified"))
+        user = None if refused else accounts.user_for_email(email, users)
+        username = user.username if user else None
+    else:
+        held = st.session_state.get(_KEY)
+        username = held.username if held is not None and not held.demo else None
+    user = users.get(username) if username else None
+    return user is not None and not user.disabled and user.role == "admin"
 
 
 def _from_session(store: db.Store, token: str, users: dict[str, accounts.User]
