@@ -7,6 +7,7 @@ wrote, never by the product's code), and pseudonyms with hmac.digest directly.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import subprocess
 import sys
@@ -186,6 +187,8 @@ def test_independent_marac_file_imports_and_counts_equal_hand_computation(
     assert first["service_client_key"] == pseudonym(KEY, "client|S01", "C-1")
     assert first["perpetrator_key"] == pseudonym(KEY, f"perpetrator|{AREA_A}", "P1")
     assert (first["dash_score"], first["children_in_household"]) == (18, 2)
+    assert first["referral_id"] == hashlib.md5(
+        f"{first['client_key']}\x1f2023-04-03\x1fidva\x1f0".encode()).hexdigest()
     assert all(0 <= k <= 255 for k in stored["record_key"])
     v1_b = stored.filter(stored["marac_area"] == AREA_B).row(0, named=True)
     assert v1_b["client_key"] == pseudonym(KEY, f"marac_client|{AREA_B}", "V1")

@@ -458,8 +458,8 @@ def import_marac_bytes(
     Pseudonyms: `client_ref` per Marac area (so one Marac's repeats are found whichever
     agency referred), `perpetrator_ref` per Marac area, `service_client_ref` as the
     service's own client reference (so it equals that service's cases' client_key). A
-    referral's id is keyed on its area, victim, meeting date, agency and its number among
-    identical rows, so importing the same file again replaces its rows.
+    referral's id is a hash of its victim's pseudonym, meeting date, agency and its number
+    among identical rows, so importing the same file again replaces its rows.
     """
     key = pseudonym.load_key()
     linkage = settings.get().linkage_key if linkage is None else linkage
@@ -477,23 +477,26 @@ def import_marac_bytes(
     area, nth = pl.col("marac_area"), pl.int_range(pl.len()).over(
         "marac_area", "client_ref", "meeting_date", "referring_agency")
     refs = refs.sort("row").with_columns(
-        _id=pl.format("{}\x1f{}\x1f{}\x1f{}", pl.col("client_ref"),
-                      pl.col("meeting_date").dt.strftime("%Y-%m-%d"),
+        _id=pl.format("{}\x1f{}\x1f{}", pl.col("meeting_date").dt.strftime("%Y-%m-%d"),
                       pl.col("referring_agency"), nth),
-        _area_domain=pl.format("marac_referral|{}", area),
         _client_domain=pl.format("marac_client|{}", area),
         _perp_domain=pl.format("perpetrator|{}", area),
         _svc_domain=pl.format("client|{}", pl.col("service_id")),
     )
     refs = refs.with_columns(
-        referral_id=pseudonym.pseudonymise_by(refs["_id"], refs["_area_domain"], key),
         client_key=pseudonym.pseudonymise_by(refs["client_ref"], refs["_client_domain"], key),
         perpetrator_key=pseudonym.pseudonymise_by(refs["perpetrator_ref"],
                                                   refs["_perp_domain"], key),
         service_client_key=pseudonym.pseudonymise_by(refs["service_client_ref"],
                                                      refs["_svc_domain"], key),
-    ).drop("_id", "_area_domain", "_client_domain", "_perp_domain", "_svc_domain",
+    ).drop("_client_domain", "_perp_domain", "_svc_domain",
            "client_ref", "perpetrator_ref", "service_client_ref", "row")
+    # The referral's id: its victim's pseudonym (already keyed by area), meeting date,
+    # agency and number among identical rows, hashed by DuckDB's md5 when written (a
+    # keyed hash again would cost a second per million rows and add nothing: the victim's
+    # reference is already behind the key).
+    refs = refs.with_columns(referral_id=pl.format("{}\x1f{}", pl.col("client_key"),
+                                                   pl.col("_id"))).drop("_id")
     refs, result.linkage_keys = _linkage_key(refs, key, linkage)
     log = {
         "import_id": uuid.uuid4().hex, "imported_by": user or getpass.getuser(),
@@ -520,15 +523,17 @@ def import_marac_bytes(
 def _write_marac(w: db.Writer, refs: pl.DataFrame, key: bytes, log: dict, batch_rows: int,
                  on_batch) -> tuple[int, int, int]:
     _check_store(w, key)
-    w.execute("create temp table incoming_refs (referral_id varchar, service_id varchar, "
-              "service_client_key varchar, meeting_date date)")
-    w.append("incoming_refs", refs.select("referral_id", "service_id", "service_client_key",
-                                          "meeting_date"))
-    replaced = int(w.fetch(
-        "select count(*) as n from store.marac_referrals where source = 'marac_file' and "
-        "referral_id in (select referral_id from incoming_refs)")["n"][0])
-    w.execute("delete from store.marac_referrals where source = 'marac_file' and "
-              "referral_id in (select referral_id from incoming_refs)")
+    # Every row goes to a temporary table first (no index: cheap), in batches.
+    w.execute("create temp table incoming_refs as select * from store.marac_referrals limit 0")
+    refs = refs.with_columns(
+        source=pl.lit("marac_file"),
+        record_key=pl.Series(np.random.default_rng().integers(0, 256, size=refs.height),
+                             dtype=pl.Int16))
+    for start in range(0, refs.height, batch_rows):
+        w.append("incoming_refs", refs.slice(start, batch_rows))
+        if on_batch:
+            on_batch(min(start + batch_rows, refs.height), refs.height)
+    w.execute("update incoming_refs set referral_id = md5(referral_id)")
     # The same referral sent on a case row earlier (same service, client and meeting) is
     # now held by the Marac file: replaced, and counted.
     superseded = ("from store.marac_referrals m where m.source = 'case' and exists ("
@@ -537,18 +542,30 @@ def _write_marac(w: db.Writer, refs: pl.DataFrame, key: bytes, log: dict, batch_
     case_rows = int(w.fetch(f"select count(*) as n {superseded}")["n"][0])
     if case_rows:
         w.execute(f"delete {superseded}")
+    # A row imported before (same id) is updated in place, keeping its record key, so the
+    # same referral keeps the same cell-key noise; deleting and re-inserting a million
+    # indexed rows costs about a minute more.
+    replaced = int(w.fetch(
+        "select count(*) as n from store.marac_referrals m join incoming_refs i "
+        "using (referral_id)")["n"][0])
+    if replaced:
+        w.execute(
+            "update store.marac_referrals m set "
+            + ", ".join(f"{c} = i.{c}" for c in _MARAC_UPDATED)
+            + " from incoming_refs i where m.referral_id = i.referral_id")
+    w.execute("insert into store.marac_referrals by name select * from incoming_refs i "
+              + ("where not exists (select 1 from store.marac_referrals m "
+                 "where m.referral_id = i.referral_id)" if replaced else ""))
     w.execute("drop table incoming_refs")
-    refs = refs.with_columns(
-        source=pl.lit("marac_file"),
-        record_key=pl.Series(np.random.default_rng().integers(0, 256, size=refs.height),
-                             dtype=pl.Int16))
-    for start in range(0, refs.height, batch_rows):
-        w.append("store.marac_referrals", refs.slice(start, batch_rows))
-        if on_batch:
-            on_batch(min(start + batch_rows, refs.height), refs.height)
     added = refs.height - replaced
     _finish(w, key, log, "marac", [(None, added, replaced)])
     return added, replaced, case_rows
+
+
+_MARAC_UPDATED = ("children_in_household", "dash_score", "perpetrator_key", "service_id",
+                  "service_client_key", "linkage_key")
+"""What a re-imported row can change: the rest (area, victim, meeting date, agency) is in
+its id."""
 
 
 def _quality(cases: pl.DataFrame, absent: list[str]) -> Quality:

@@ -363,20 +363,10 @@ them out again on every chart (see store.marac_sequence in data/schema.sql)."""
 
 LINKS_SQL = """
 create or replace table store.marac_links as
-with refs as (
-    select referral_id, client_key, perpetrator_key, linkage_key, marac_area, service_id,
-           meeting_date
-    from store.marac_referrals
+with linked as (
+    select referral_id, linkage_key, marac_area, service_id, meeting_date
+    from store.marac_referrals where linkage_key is not null
 ),
-perpetrator as (
-    select referral_id,
-           max(meeting_date) over (
-               partition by client_key, perpetrator_key order by meeting_date
-               range between unbounded preceding and interval 1 day preceding
-           ) as previous_same_perpetrator_date
-    from refs where perpetrator_key is not null
-),
-linked as (select * from refs where linkage_key is not null),
 other_marac as (
     select distinct r.referral_id
     from linked r join linked o on o.linkage_key = r.linkage_key
@@ -390,16 +380,18 @@ other_service as (
       and c.referral_date <= r.meeting_date
       and coalesce(c.exit_date, r.meeting_date) >= r.meeting_date - interval 365 day
 )
-select r.referral_id,
-       p.previous_same_perpetrator_date,
-       case when r.linkage_key is not null then m.referral_id is not null end
+select referral_id,
+       case when perpetrator_key is not null then max(meeting_date) over (
+           partition by client_key, perpetrator_key order by meeting_date
+           range between unbounded preceding and interval 1 day preceding) end
+           as previous_same_perpetrator_date,
+       case when linkage_key is not null
+            then referral_id in (select referral_id from other_marac) end
            as heard_at_other_marac_12m,
-       case when r.linkage_key is not null then s.referral_id is not null end
+       case when linkage_key is not null
+            then referral_id in (select referral_id from other_service) end
            as supported_by_other_service_12m
-from refs r
-left join perpetrator p using (referral_id)
-left join other_marac m using (referral_id)
-left join other_service s using (referral_id)
+from store.marac_referrals
 """
 """The perpetrator refinement and the linkage flags (store.marac_links in data/schema.sql),
 kept apart from DERIVE_SQL so the repeat definition itself is changed in one place. A
