@@ -543,3 +543,71 @@ def test_cli_area_wide_import_prints_each_service(key, store, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "S02: 1 cases (1 new, 0 replacing)" in out.stdout
+
+
+def test_same_perpetrator_repeat_rate_beside_the_repeat_rate(key, store, tmp_path):
+    """Five copies of three victims, all referred by S01, read by S01's own manager
+    (exact counts). Per copy: V1 with P1, P1 100 days later, P2 100 days after that;
+    V2 with P7 twice 400 days apart; V3 (no perpetrator) twice 50 days apart.
+    Repeats by hand: V1's 2nd and 3rd, V3's 2nd = 3 per copy, 15 of 35 (42.9%).
+    Same victim and perpetrator: V1's 2nd = 1 per copy, 5 of the 25 with a perpetrator
+    (20.0%)."""
+    d0 = dt.date(2024, 4, 10)
+
+    def day(n: int) -> str:
+        return (d0 + dt.timedelta(n)).isoformat()
+
+    rows = []
+    for c in range(5):
+        link = {"service_id": "S01"}
+        rows += [
+            referral(f"V1-{c}", AREA_A, day(0), perpetrator_ref=f"P1-{c}",
+                     service_client_ref=f"A{c}", **link),
+            referral(f"V1-{c}", AREA_A, day(100), perpetrator_ref=f"P1-{c}",
+                     service_client_ref=f"A{c}", **link),
+            referral(f"V1-{c}", AREA_A, day(200), perpetrator_ref=f"P2-{c}",
+                     service_client_ref=f"A{c}", **link),
+            referral(f"V2-{c}", AREA_A, day(0), perpetrator_ref=f"P7-{c}",
+                     service_client_ref=f"B{c}", **link),
+            referral(f"V2-{c}", AREA_A, day(400), perpetrator_ref=f"P7-{c}",
+                     service_client_ref=f"B{c}", **link),
+            referral(f"V3-{c}", AREA_A, day(0), service_client_ref=f"C{c}", **link),
+            referral(f"V3-{c}", AREA_A, day(50), service_client_ref=f"C{c}", **link),
+        ]
+    assert run_marac(write_marac(tmp_path / "m.csv", rows)).imported
+    entry = {e.id: e for e in catalog.discover(settings.get().queries_dir)}[
+        "marac/repeat_rate_same_perpetrator"]
+    s = db.Store(store)
+    try:
+        res = results.run(s, entry.spec, Scope(("S01",), (AREA_A,), True, "S01"),
+                          periods.Period(dt.date(2024, 4, 1), dt.date(2025, 6, 1), "t"),
+                          settings.get(), results.Audience(visible=("S01",), own=("S01",)))
+    finally:
+        s.close()
+    assert res.error is None, res.error
+    assert not res.perturbed
+    got = res.data.frame.row(0, named=True)
+    assert (got["repeat_referrals"], got["referrals_heard"]) == (15, 35)
+    assert (got["same_perpetrator_repeats"], got["referrals_with_perpetrator"]) == (5, 25)
+    assert (got["pct_repeat"], got["pct_repeat_same_perpetrator"]) == (42.9, 20.0)
+
+
+def test_import_page_offers_cases_area_wide_and_marac_files(key, store):
+    from tests.conftest import app_test
+    from tests.test_import import ADMIN
+
+    at = app_test()
+    at.session_state["viewer"] = ADMIN
+    at.run()
+    at.switch_page("app_pages/import_data.py").run()
+    assert not at.exception, at.exception
+    kinds = next(r for r in at.radio if r.label == "What the file holds")
+    assert len(kinds.options) == 3
+    assert [s for s in at.selectbox if s.label.startswith("Service the")]
+    kinds.set_value("area").run()
+    assert not [s for s in at.selectbox if s.label.startswith("Service the")]
+    assert any("S01, S02, S03" in c.value for c in at.caption)
+    next(r for r in at.radio if r.label == "What the file holds").set_value("marac").run()
+    assert not at.exception
+    assert [b.label for b in at.get("download_button")] == [
+        "Download the cases template (CSV)", "Download the Marac template (CSV)"]
