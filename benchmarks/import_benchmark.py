@@ -84,8 +84,15 @@ def write_marac_export(path: Path, rows: int, seed: int = 14, linkage: bool = Fa
         "service_client_ref": np.where(linked, np.char.add("CL", victim.astype(str)), ""),
     })
     if linkage:
+        # Made-up NHS numbers, one per victim, with a valid modulus 11 check digit
+        # (victims whose nine digits give check 10 have none).
+        nine = 400_000_000 + victim
+        digits = (nine[:, None] // 10 ** np.arange(8, -1, -1)) % 10
+        check = 11 - (digits * np.arange(10, 1, -1)).sum(axis=1) % 11
+        check = np.where(check == 11, 0, check)
+        number = np.char.add(nine.astype(str), check.astype(str))
         frame = frame.with_columns(pl.Series("NHS Number", np.where(
-            rng.random(rows) < 0.5, np.char.add("40", (10_000_000 + victim).astype(str)), "")))
+            (rng.random(rows) < 0.5) & (check != 10), number, "")))
     frame.write_csv(path)
     return path
 
