@@ -508,27 +508,32 @@ def test_linkage_flags_on_hand_made_rows(key, store, tmp_path, monkeypatch):
 
 
 def test_linkage_chart_runs_through_the_catalogue(key, store, tmp_path, monkeypatch):
-    """The chart reads only the flags, in aggregate, through results.run: for the whole
-    deployment (perturbed) it has its two rows and its base of linked referrals."""
+    """The chart reads only the flags, in aggregate, through results.run. Read by S01's
+    own manager (exact counts): of the linked referrals S01 made (Z's and W's, the rows
+    above), one was also supported by another service (Z, at S03), none heard at another
+    Marac. Both counts are 1 or 0 of a base of 2, so the screen shows "<5"/0 and withholds
+    the rates (base under 10); the keyed counts behind them are exact."""
     monkeypatch.setenv("SI_LINKAGE_KEY", "1")
     linkage_world(tmp_path)
     entry = {e.id: e for e in catalog.discover(settings.get().queries_dir)}[
         "marac/heard_elsewhere"]
     assert entry.spec is not None, entry
+    period = periods.Period(dt.date(2023, 1, 1), dt.date(2025, 3, 31), "t")
     s = db.Store(store)
     try:
-        res = results.run(s, entry.spec, Scope(None, None, False, "All"),
-                          periods.Period(dt.date(2023, 1, 1), dt.date(2025, 3, 31), "t"),
-                          settings.get())
+        own = results.run(s, entry.spec, Scope(("S01",), (AREA_A,), True, "S01"), period,
+                          settings.get(), results.Audience(visible=("S01",), own=("S01",)))
+        everyone = results.run(s, entry.spec, Scope(None, None, False, "All"), period,
+                               settings.get())
     finally:
         s.close()
-    assert res.error is None, res.error
-    frame = res.data.frame
-    assert frame["known_elsewhere"].to_list() == ["Heard at another Marac",
-                                                  "Supported by another service"]
-    # True counts are 1 and 1 of 6 linked referrals: shown as "<5"-suppressed or perturbed
-    # small counts, never as more than the base allows.
-    assert res.perturbed
+    assert own.error is None and everyone.error is None
+    assert not own.perturbed and everyone.perturbed
+    got = own.data.frame.row(0, named=True)
+    assert got["other_marac"] == 0, "0 is shown as 0"
+    assert own.data.hidden["other_service"] == [True], "1 is shown as <5"
+    assert got["pct_other_service"] is None, "a rate on a base of 2 is withheld"
+    assert everyone.data.unkeyed == (), "every count is keyed, so perturbed, not withheld"
 
 
 def test_query_files_cannot_read_the_linkage_or_perpetrator_keys(key, store):
