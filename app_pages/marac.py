@@ -8,7 +8,9 @@ st.title("Marac")
 st.write(
     "Referrals to the Multi-Agency Risk Assessment Conference: volume per 10,000 adult "
     "females against the level SafeLives expects, the repeat rate against its expected "
-    "range and the national rate, referring agencies, and who the victims are against "
-    "national shares."
+    "range and the national rate (with repeats for the same victim and perpetrator where "
+    "Marac files record the perpetrator), referring agencies, who the victims are against "
+    "national shares, and, where the deployment uses the linkage key, victims also known "
+    "at another Marac or service in the previous 12 months."
 )
 chart_blocks.render_page("marac")

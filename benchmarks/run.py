@@ -603,6 +603,33 @@ def section_import(ctx: Context) -> list[Row]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def section_marac_import(ctx: Context) -> list[Row]:
+    """A 1M-row Marac file (three Maracs, plain columns) imported into a fresh store for
+    real records, in its own process, as section_import does a cases export."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import import_benchmark  # beside this script
+
+    rows = 1_000_000 if not ctx.quick else 200_000
+    tmp = Path(tempfile.mkdtemp(prefix="si-bench-marac-"))
+    try:
+        export, store = tmp / "marac.csv", tmp / "insights.duckdb"
+        import_benchmark.write_marac_export(export, rows)
+        import_benchmark.fresh_marac_store(store)
+        try:
+            done = import_benchmark.run_import(export, store, import_benchmark.import_env(),
+                                               import_benchmark.RUN_MARAC_IMPORT)
+        except RuntimeError as exc:
+            ctx.notes.append(f"marac_import: failed: {str(exc)[-500:]}")
+            return []
+        return [Row("marac_import", size_label(rows), f"{done.rows:,}-row Marac file import",
+                    f"{done.wall_s:,.1f} s", f"{export.stat().st_size / 2**20:,.0f} MB file",
+                    f"<{TARGET_IMPORT_S} s, <{TARGET_IMPORT_MB:,} MB",
+                    done.wall_s < TARGET_IMPORT_S and done.peak_mb < TARGET_IMPORT_MB,
+                    done.peak_mb)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
     "generate": section_generate,
     "queries": section_queries,
@@ -612,6 +639,7 @@ SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
     "pandas": section_pandas,
     "pack": section_pack,
     "import": section_import,
+    "marac_import": section_marac_import,
 }
 
 

@@ -66,6 +66,10 @@ create table store.cases (
     risk_reduced             boolean,
     feels_safer              boolean,
     quality_of_life_improved boolean,
+    -- The optional linkage key (schema 6; null unless the deployment turns it on): a keyed
+    -- pseudonym of a normalised NHS number, or surname and date of birth, the same for one
+    -- person at every service and Marac. Never shown; only store.marac_links reads it.
+    linkage_key              varchar,
     -- The cell key method's record key (0 to 255, drawn at random when the case is
     -- imported or generated): never shown, exported or readable by a query file; only
     -- the cell-key pass reads it, through store.cases_keyed.
@@ -85,7 +89,21 @@ create table store.marac_referrals (
     referring_agency      varchar not null check (referring_agency in ('police', 'idva',
         'childrens_social_care', 'health', 'housing', 'probation', 'other')),
     children_in_household tinyint check (children_in_household between 0 and 20),
-    record_key            smallint not null check (record_key between 0 and 255)
+    record_key            smallint not null check (record_key between 0 and 255),
+    -- Schema 6. Where the referral came from: a case row's Marac columns (`case`, keyed by
+    -- its case, replaced with it) or a Marac coordinator's file (`marac_file`, never
+    -- touched by a cases import).
+    source                varchar not null default 'case'
+        check (source in ('case', 'marac_file')),
+    -- The linked case's client_key at service_id (a case row's own client_key, or from a
+    -- Marac file's service_client_ref), so a referral can be matched to its case.
+    service_client_key    varchar,
+    -- DASH score given with the referral (Marac files only; blank if not given).
+    dash_score            tinyint check (dash_score between 0 and 24),
+    -- Keyed pseudonym of the Marac's perpetrator reference (Marac files only).
+    perpetrator_key       varchar,
+    -- The optional linkage key, as on store.cases.
+    linkage_key           varchar
 );
 
 -- Each referral's previous referral for the same victim, worked out from the dates by
@@ -97,6 +115,17 @@ create table store.marac_sequence (
     previous_meeting_date date
 );
 
+-- Derived by db.derive_links() after every build and import (schema 6): the SafeLives
+-- refinement of a repeat (same victim and same perpetrator) and, where the linkage key is
+-- on, whether the victim was also heard at another Marac or supported by another service
+-- in the 12 months before the meeting. Read only as flags, in aggregate.
+create table store.marac_links (
+    referral_id                    varchar primary key,
+    previous_same_perpetrator_date date,
+    heard_at_other_marac_12m       boolean,
+    supported_by_other_service_12m boolean
+);
+
 create table store.import_log (
     import_id     varchar primary key,
     imported_at   timestamp not null,
@@ -104,7 +133,8 @@ create table store.import_log (
     file_name     varchar not null,
     file_sha256   varchar not null,
     kind          varchar not null,
-    service_id    varchar,           -- the service the records were imported for
+    service_id    varchar,           -- the service the records were imported for (null:
+                                     -- several, an area-wide file; or a Marac file)
     rows_in_file  integer not null,
     rows_added    integer not null,  -- cases new to the store
     rows_replaced integer not null   -- cases that replaced the same case from an earlier import
@@ -160,15 +190,16 @@ select
 from store.cases c
 left join store.services s using (service_id);
 
-create view main.cases as select * exclude (record_key) from store.cases_keyed;
+create view main.cases as select * exclude (record_key, linkage_key) from store.cases_keyed;
 
 -- A repeat is a referral for the same victim (client_key) within 365 days of their
 -- previous referral (SafeLives). Later referrals are new referrals.
 create view store.marac_referrals_keyed as
 with ordered as (
-    select r.*, s.previous_meeting_date
+    select r.*, s.previous_meeting_date, l.* exclude (referral_id)
     from store.marac_referrals r
     left join store.marac_sequence s using (referral_id)
+    left join store.marac_links l using (referral_id)
 )
 select
     o.*,
@@ -176,6 +207,11 @@ select
     coalesce(date_diff('day', o.previous_meeting_date, o.meeting_date) <= 365, false)
                                                                     as is_repeat,
     o.referring_agency <> 'police'                                  as is_partner_agency,
+    -- SafeLives' refinement (schema 6): a repeat for the same victim and perpetrator.
+    o.perpetrator_key is not null                                   as has_perpetrator,
+    coalesce(date_diff('day', o.previous_same_perpetrator_date, o.meeting_date) <= 365, false)
+                                                                    as is_repeat_same_perpetrator,
+    o.linkage_key is not null                                       as has_linkage_key,
     store.fy_label(store.fy_start_year(o.meeting_date))             as financial_year,
     store.fy_quarter(o.meeting_date)                                as fy_quarter,
     store.fy_label(store.fy_start_year(o.meeting_date))
@@ -184,4 +220,4 @@ select
 from ordered o;
 
 create view main.marac_referrals as
-select * exclude (record_key) from store.marac_referrals_keyed;
+select * exclude (record_key, perpetrator_key, linkage_key) from store.marac_referrals_keyed;

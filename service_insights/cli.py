@@ -315,14 +315,28 @@ def _import(args: argparse.Namespace) -> int:
     from service_insights.store import db
 
     started = time.perf_counter()
+    services = args.service or []
     try:
         with _terminate_cleanly():
-            result = importer.import_file(args.file, args.service, user=args.user)
+            if args.marac:
+                if services:
+                    print("Nothing was imported. A Marac file names its services on its rows "
+                          "(service_id); leave out --service.", file=sys.stderr)
+                    return 1
+                result = importer.import_marac_file(args.file, user=args.user)
+            else:
+                # One --service: every row is that service's. Several, or none: an
+                # area-wide file whose rows name their service, limited to those given
+                # (none: every registered service; the command line acts as an admin).
+                one = services[0] if len(services) == 1 else None
+                result = importer.import_file(args.file, one, user=args.user,
+                                              services=services or None)
     except (importer.KeyMissing, importer.ImportRefused, importer.FileUnreadable,
             db.StoreError) as exc:
         print(f"Nothing was imported. {exc}", file=sys.stderr)
         return 1
-    audit.record(args.user or _os_user(), "import", ok=result.imported, service=args.service,
+    audit.record(args.user or _os_user(), "import", ok=result.imported,
+                 service=",".join(services) or None, kind=result.kind,
                  file=Path(args.file).name, rows_read=result.rows_read,
                  rows_added=result.rows_added, rows_replaced=result.rows_replaced,
                  problems=result.problems.height, via="cli")
@@ -338,6 +352,18 @@ def _import(args: argparse.Namespace) -> int:
                   f"(--show N to list more)", file=sys.stderr)
         return 1
     print(result.headline())
+    if result.kind == "marac":
+        for r in result.by_area.iter_rows(named=True):
+            print(f"{r['marac_area']}: {r['referrals']:,} referrals, {r['victims']:,} victims, "
+                  f"meetings {r['first_meeting']:%d/%m/%Y} to {r['last_meeting']:%d/%m/%Y}; "
+                  f"{r['linked_to_a_case']:,} linked to a service's case, "
+                  f"{r['with_perpetrator']:,} with a perpetrator reference")
+        print(f"Done in {time.perf_counter() - started:.1f} s.")
+        return 0
+    if result.by_service is not None and result.by_service.height > 1:
+        for r in result.by_service.iter_rows(named=True):
+            print(f"{r['service_id']}: {r['cases_in_file']:,} cases ({r['new']:,} new, "
+                  f"{r['replacing']:,} replacing), {r['marac_referrals']:,} Marac referrals")
     q = result.quality
     print(f"Open cases (no exit date): {q.open_cases:,}")
     print("Cases by financial year of referral: " + ", ".join(
@@ -433,9 +459,15 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: an administrator, said on stderr and in the audit log)")
     export.set_defaults(func=_export)
     _add_users_parser(sub)
-    imp = sub.add_parser("import", help="import a service's case records (CSV, XLSX, Parquet)")
+    imp = sub.add_parser("import", help="import case records (one service's, or an area-wide "
+                         "file) or a Marac file (CSV, XLSX, Parquet)")
     imp.add_argument("file")
-    imp.add_argument("--service", required=True, help="the registered service id, e.g. S01")
+    imp.add_argument("--service", action="append", default=None,
+                     help="the registered service id, e.g. S01 (repeat it, or leave it out, "
+                     "for an area-wide file whose service_id column names each case's "
+                     "service: only the services given may appear)")
+    imp.add_argument("--marac", action="store_true",
+                     help="the file is a Marac coordinator's list of referrals heard")
     imp.add_argument("--user", default=None, help="who is importing (default: your login)")
     imp.add_argument("--show", type=int, default=100, help="problems to list (default 100)")
     imp.set_defaults(func=_import)

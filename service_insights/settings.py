@@ -44,6 +44,10 @@ class Settings:
     """...and in any case this long after sign-in (SI_SESSION_MAX_HOURS)."""
     ptable_path: Path = ROOT / "data" / "ptable.csv"
     """The cell key method's perturbation table (protection/cellkey.py), ONS format."""
+    linkage_key: bool = False
+    """SI_LINKAGE_KEY=1: imports derive one more keyed pseudonym from an NHS number, or
+    surname and date of birth, the same at every service and Marac (off by default; it
+    needs a data-sharing agreement between the services and Maracs, see README)."""
 
 
 def _int(name: str, default: int) -> int:
@@ -83,4 +87,6 @@ def get() -> Settings:
         session_idle_minutes=_int("SI_SESSION_IDLE_MINUTES", 30),
         session_max_hours=_int("SI_SESSION_MAX_HOURS", 12),
         ptable_path=Path(env.get("SI_PTABLE", ROOT / "data" / "ptable.csv")),
+        linkage_key=env.get("SI_LINKAGE_KEY", "").strip().lower() in ("1", "true", "yes",
+                                                                       "on"),
     )

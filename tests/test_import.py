@@ -204,7 +204,9 @@ def test_good_file_imports_exactly_its_rows(key, store, tmp_path, writer):
     assert row == {
         "referral_id": first["case_id"], "client_key": first["client_key"],
         "marac_area": "E06000001", "service_id": "S01", "meeting_date": dt.date(2024, 4, 24),
-        "referring_agency": "police", "children_in_household": 2}
+        "referring_agency": "police", "children_in_household": 2, "source": "case",
+        "service_client_key": first["client_key"], "dash_score": None,
+        "perpetrator_key": None, "linkage_key": None}
 
     log = fetch(store, "select * from store.import_log").row(0, named=True)
     assert (log["imported_by"], log["file_name"], log["service_id"], log["kind"]) == (

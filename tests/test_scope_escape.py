@@ -75,13 +75,20 @@ def test_a_cte_named_like_a_table_is_fine(tmp_path, monkeypatch, capsys):
     queries = _queries(tmp_path, "zz_fine", sql)
     monkeypatch.setenv("SI_QUERIES_DIR", str(queries))
     assert cli.main(["check"]) == 0
-    assert "37 of 37 query files parse" in capsys.readouterr().out
+    n = _shipped_files() + 1  # the shipped files and zz_fine
+    assert f"{n} of {n} query files parse" in capsys.readouterr().out
 
 
 def test_every_shipped_query_file_loads(capsys):
     entries = catalog.discover(settings.ROOT / "queries")
-    assert len(entries) == 36
+    assert len(entries) == _shipped_files()
     assert [str(e.error) for e in entries if e.error] == []
+
+
+def _shipped_files() -> int:
+    """Counted by a second, simple method (the .sql files on disk), not hard-coded, so a
+    helper adding a chart does not have to edit this test."""
+    return len(list((settings.ROOT / "queries").rglob("*.sql")))
 
 
 def _service_ids(path):

@@ -224,3 +224,89 @@ AGE_BANDS = (  # (lowest age, band): age at referral worked out from a date of b
 OPTIONAL_FOR_QUALITY = tuple(c.name for c in COLUMNS if not c.required
                              and c.name not in ("service_id",))
 """Fields whose blank share the data-quality summary reports."""
+
+# ---------------------------------------------------------------- the Marac file
+
+MARAC_AGENCIES = ("police", "idva", "childrens_social_care", "health", "housing", "probation",
+                  "other")
+
+MARAC_COLUMNS: tuple[Column, ...] = (
+    Column("client_ref", "ref", required=True),
+    Column("marac_area", "text", required=True),  # checked against the registered areas
+    Column("meeting_date", "date", required=True),
+    Column("referring_agency", "text", required=True, codes=MARAC_AGENCIES),
+    Column("children_in_household", "int", required=True, low=0, high=20),
+    Column("dash_score", "int", low=0, high=24),
+    Column("perpetrator_ref", "ref"),
+    Column("service_id", "text"),  # with service_client_ref: the case that led to it
+    Column("service_client_ref", "ref"),
+)
+"""One row per referral heard, as a Marac coordinator holds it (DESIGN.md's pinned format).
+`client_ref` is the Marac's own victim reference, pseudonymised per Marac area."""
+
+MARAC_ALIASES: dict[str, tuple[str, ...]] = {
+    "client_ref": ("client_reference", "client_id", "marac_ref", "marac_reference",
+                   "marac_client_ref", "marac_id", "victim_ref", "victim_id",
+                   "victim_reference", "person_ref", "person_id"),
+    "marac_area": ("marac", "area", "area_code", "local_authority", "local_authority_code",
+                   "la_code", "marac_area_code"),
+    "meeting_date": ("marac_date", "marac_meeting_date", "date_of_marac", "date_heard",
+                     "heard_on", "meeting", "date_of_meeting"),
+    "referring_agency": ("referrer", "referred_by", "referral_agency", "agency",
+                         "marac_referring_agency", "referring_organisation"),
+    "children_in_household": ALIASES["children_in_household"],
+    "dash_score": ALIASES["dash_score"],
+    "perpetrator_ref": ("perpetrator_id", "perpetrator_reference", "perp_ref", "perp_id",
+                        "alleged_perpetrator_ref", "alleged_perpetrator_id"),
+    "service_id": ALIASES["service_id"],
+    "service_client_ref": ("service_client_id", "service_client_reference",
+                           "idva_client_ref", "case_client_ref"),
+}
+
+MARAC_NAME_MAP: dict[str, str] = {
+    **{normalise_name(alias): target for target, aliases in MARAC_ALIASES.items()
+       for alias in aliases},
+    **{c.name: c.name for c in MARAC_COLUMNS},
+}
+
+CODES["referring_agency"] = CODES["marac_referring_agency"]
+
+# ---------------------------------------------------------------- the linkage key
+
+NHS_NUMBER = "nhs_number"
+SURNAME = "surname"
+LINKAGE_ALIASES: dict[str, tuple[str, ...]] = {
+    NHS_NUMBER: ("nhs_no", "nhs", "nhs_num", "nhs_number_client"),
+    SURNAME: ("last_name", "lastname", "family_name", "client_surname"),
+    DATE_OF_BIRTH: ALIASES[DATE_OF_BIRTH],
+}
+"""Read only when the deployment turns the linkage key on (SI_LINKAGE_KEY=1): the
+identifier is normalised, turned into one keyed pseudonym and dropped. With the key off
+these columns are dropped unread, as IDENTIFYING says."""
+
+LINKAGE_NAME_MAP: dict[str, str] = {
+    **{normalise_name(a): t for t, aliases in LINKAGE_ALIASES.items() for a in aliases},
+    **{t: t for t in LINKAGE_ALIASES},
+}
+
+
+@dataclass(frozen=True)
+class Format:
+    """One import format: its columns and the names a file may give them."""
+
+    kind: str
+    columns: tuple[Column, ...]
+    name_map: dict[str, str]
+
+    @property
+    def by_name(self) -> dict[str, Column]:
+        return {c.name: c for c in self.columns}
+
+    def names(self, linkage: bool) -> dict[str, str]:
+        """File column names (normalised) -> format names, with the linkage identifiers
+        when the linkage key is on."""
+        return {**self.name_map, **LINKAGE_NAME_MAP} if linkage else self.name_map
+
+
+CASES = Format("cases", COLUMNS, NAME_MAP)
+MARAC = Format("marac", MARAC_COLUMNS, MARAC_NAME_MAP)

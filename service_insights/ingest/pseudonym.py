@@ -74,14 +74,28 @@ def pseudonymise(values: pl.Series, key: bytes, domain: str) -> pl.Series:
     getting the same pseudonym, and scopes references to a service. Each distinct value
     is hashed once.
     """
-    uniques = values.unique()
+    return _keyed(values, key, domain.encode() + b"\x00")
+
+
+def pseudonymise_by(values: pl.Series, domains: pl.Series, key: bytes) -> pl.Series:
+    """`pseudonymise` with a domain per value (an area-wide file's rows belong to several
+    services; a Marac file's to several Marac areas): the same digest as
+    pseudonymise(value, key, domain) for each pair. A null value stays null."""
+    message = pl.DataFrame({"d": domains, "v": values}).select(
+        pl.concat_str([pl.col("d"), pl.lit("\x00"), pl.col("v")])).to_series()
+    return _keyed(message, key, b"").rename(values.name)
+
+
+def _keyed(values: pl.Series, key: bytes, prefix: bytes) -> pl.Series:
+    """HMAC-SHA256(key, prefix + value), first HEX_CHARS hex characters, per value."""
+    uniques = values.drop_nulls().unique()
     # HMAC as RFC 2104 defines it, with the keyed inner and outer hash states made once
     # and copied per value: the same digest as hmac.digest (tests check against it) in
     # about 1.1 s per million references instead of 2.4 s.
     block = hashlib.sha256().block_size
     k = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in k))
-    inner.update(domain.encode() + b"\x00")
+    inner.update(prefix)
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in k))
 
     def one(v: str) -> str:

@@ -49,27 +49,31 @@ class Checked:
 # ---------------------------------------------------------------- reading
 
 
-def read_table(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
+def read_table(data: bytes, file_name: str, names: dict[str, str] | None = None
+               ) -> tuple[pl.DataFrame, list[str]]:
     """The columns of the file that the format uses, every one as text (so values can be
     reported exactly as written), and the file's full header.
 
     Identifying and unknown columns of CSV and Parquet files are never loaded at all,
-    which also keeps a wide export's memory down.
+    which also keeps a wide export's memory down. `names` is the format's name map
+    (columns.Format.names); the cases format by default.
     """
+    names = names or fmt.NAME_MAP
     suffix = PurePath(file_name).suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
             header = pl.read_csv(io.BytesIO(data), n_rows=0, infer_schema=False).columns
             frame = pl.read_csv(io.BytesIO(data), infer_schema=False,
-                                columns=_used(header) or None)
+                                columns=_used(header, names) or None)
         elif suffix == ".xlsx":
-            frame, header = _read_xlsx(data, file_name)
+            frame, header = _read_xlsx(data, file_name, names)
             # A date cell arrives as "2024-05-31 00:00:00"; show it as the date it is.
             frame = frame.select(pl.all().str.replace(
                 r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1"))
         elif suffix == ".parquet":
             header = list(pl.read_parquet_schema(io.BytesIO(data)))
-            frame = _as_text(pl.read_parquet(io.BytesIO(data), columns=_used(header) or None))
+            frame = _as_text(pl.read_parquet(io.BytesIO(data),
+                                             columns=_used(header, names) or None))
         else:
             raise FileUnreadable(f"{file_name}: use a .csv, .xlsx or .parquet file "
                                  f"(this one ends {suffix or 'without an extension'}).")
@@ -82,11 +86,12 @@ def read_table(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
     return frame.select(pl.all().cast(pl.String)), header
 
 
-def _used(header: list[str]) -> list[str]:
-    return list(_header(header)[0])
+def _used(header: list[str], names: dict[str, str]) -> list[str]:
+    return list(_header(header, names)[0])
 
 
-def _read_xlsx(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
+def _read_xlsx(data: bytes, file_name: str, names: dict[str, str]
+               ) -> tuple[pl.DataFrame, list[str]]:
     """The first sheet's format columns as text, and its header, in one read-only pass.
 
     The header is the first row with anything in it; every row after it is a record (so
@@ -102,7 +107,7 @@ def _read_xlsx(data: bytes, file_name: str) -> tuple[pl.DataFrame, list[str]]:
             if any(cell.value is not None for cell in row):
                 header = _names([cell.value for cell in row])
                 break
-        used = set(_used(header))
+        used = set(_used(header, names))
         keep = [i for i, name in enumerate(header) if name in used]
         columns: dict[int, list[str | None]] = {i: [] for i in keep}
         formulas: list[tuple[int, str, str]] = []
@@ -192,8 +197,13 @@ def _collect(frame: pl.DataFrame, checks: list[Check]) -> list[pl.DataFrame]:
             for n, (m, f, v, msg) in zip(counts, checks, strict=True) if n]
 
 
-def _header(columns: list[str]):
+USED_THEN_DROPPED = (fmt.DATE_OF_BIRTH, fmt.NHS_NUMBER, fmt.SURNAME)
+"""Identifiers read once (an age band; the linkage key) and then dropped."""
+
+
+def _header(columns: list[str], names: dict[str, str] | None = None):
     """Decide what each file column is: a format column, a dropped identifier, or ignored."""
+    names = names or fmt.NAME_MAP
     use: dict[str, str] = {}
     dropped, ignored, problems = [], [], []
     for name in columns:
@@ -202,7 +212,7 @@ def _header(columns: list[str]):
             base = clean.split("_duplicated_")[0]
             problems.append((1, base, clean, f"the column {base!r} appears more than once"))
             continue
-        target = fmt.NAME_MAP.get(fmt.normalise_name(clean))
+        target = names.get(fmt.normalise_name(clean))
         if target is None:
             (dropped if fmt.IDENTIFYING.search(fmt.normalise_name(clean)) else ignored).append(
                 clean)
@@ -213,7 +223,7 @@ def _header(columns: list[str]):
                              f"both {first!r} and {clean!r} are read as {target}; keep one"))
             continue
         use[name] = target
-        if target == fmt.DATE_OF_BIRTH:
+        if target in USED_THEN_DROPPED:
             dropped.append(clean)
     return use, dropped, ignored, problems
 
@@ -249,12 +259,17 @@ def _age_band(age: pl.Expr) -> pl.Expr:
     return out
 
 
-def check(raw: pl.DataFrame, service_id: str, today: dt.date | None = None,
-          header: list[str] | None = None) -> Checked:
+def check(raw: pl.DataFrame, service_id: str | None, today: dt.date | None = None,
+          header: list[str] | None = None, *, services: tuple[str, ...] = (),
+          linkage: bool = False) -> Checked:
     """Map, clean and check an export; `cases` is filled only when there are no problems.
 
     `raw` holds at least the columns the format uses; `header` is the file's full header
-    when `raw` was read without the others (see read_table).
+    when `raw` was read without the others (see read_table). With `service_id` every row
+    is that service's (a row naming another is a problem); with None the file is
+    area-wide: every row names its service, which must be one of `services` (those the
+    importing user may import for). With `linkage`, an NHS number or surname and date of
+    birth becomes the `_link` text the importer turns into the linkage key.
 
     In order: map the header; select the format's columns and blank blank-like cells;
     report missing columns (and an empty file); parse each column to its type and report
@@ -262,30 +277,109 @@ def check(raw: pl.DataFrame, service_id: str, today: dt.date | None = None,
     required fields and rules across fields; report duplicate case references; sort the
     problems and keep the cases only if there are none.
     """
+    spec = fmt.CASES
+    typed, problems, rows_read, parts = _typed(raw, header, today, spec, linkage)
+    use, dropped, ignored, missing, has_dob = parts
+    if service_id is None and "service_id" in missing:
+        problems.append(_one_problem(1, "service_id", "an area-wide file (several services) "
+                                     "needs this column: the service of each case"))
+    typed, dob_problems, age_bands_from_dob = _age_band_from_dob(typed, has_dob)
+    problems += dob_problems
+    problems += _collect(typed, _required_checks(missing, has_dob, spec)
+                         + _rule_checks(service_id, services))
+    problems.append(_duplicate_case_refs(typed, service_id))
+
+    all_problems = _sorted_problems(problems, spec)
+    return Checked(rows_read, _cases(typed, service_id, all_problems.height > 0), all_problems,
+                   dropped, ignored, _renamed(use), age_bands_from_dob,
+                   absent=[n for n in missing if not spec.by_name[n].required])
+
+
+def check_marac(raw: pl.DataFrame, today: dt.date | None = None,
+                header: list[str] | None = None, *, areas: tuple[str, ...] = (),
+                services: tuple[str, ...] = (), linkage: bool = False) -> Checked:
+    """Map, clean and check a Marac file (columns.MARAC_COLUMNS) as `check` does a cases
+    file; `cases` holds the referrals, only when there are no problems.
+
+    `areas` are the registered area codes (a Marac area must be one of them) and
+    `services` the registered services (a referral may name one, with the client's
+    reference at that service, to link it to the service's case).
+    """
+    spec = fmt.MARAC
+    typed, problems, rows_read, parts = _typed(raw, header, today, spec, linkage)
+    use, dropped, ignored, missing, has_dob = parts
+    problems += _collect(typed, _required_checks(missing, False, spec)
+                         + _marac_rule_checks(areas, services))
+    all_problems = _sorted_problems(problems, spec)
+    referrals = typed.head(0) if all_problems.height else typed
+    referrals = referrals.select([c for c in referrals.columns
+                                  if not c.startswith("_raw_") and c != "_dob"])
+    return Checked(rows_read, referrals, all_problems, dropped, ignored, _renamed(use), 0,
+                   absent=[n for n in missing if not spec.by_name[n].required])
+
+
+def _typed(raw: pl.DataFrame, header: list[str] | None, today: dt.date | None,
+           spec: fmt.Format, linkage: bool):
+    """The steps both formats share: map the header; select the format's columns and blank
+    blank-like cells; report missing columns (and an empty file); parse each column to its
+    type and report what does not parse or is out of range; with the linkage key on, turn
+    the identifiers into `_link` text."""
     today = today or dt.date.today()
-    use, dropped, ignored, header_problems = _header(header or raw.columns)
+    use, dropped, ignored, header_problems = _header(header or raw.columns,
+                                                     spec.names(linkage))
     problems = [pl.DataFrame(header_problems, schema=PROBLEM_SCHEMA, orient="row")]
 
     frame, rows_read = _select_columns(raw, use)
-    frame, missing, missing_problems = _add_missing_columns(frame)
+    frame, missing, missing_problems = _add_missing_columns(frame, spec)
     problems += missing_problems
     if rows_read == 0:
         problems.append(_one_problem(2, "", "the file has no records"))
 
     has_dob = fmt.DATE_OF_BIRTH in frame.columns
-    typed, parse_checks, range_checks = _parse_columns(frame, today, has_dob)
+    typed, parse_checks, range_checks = _parse_columns(frame, today, has_dob, spec)
     problems += _collect(typed, parse_checks + range_checks)
     typed = _blank_out_of_range(typed, range_checks)
+    if linkage:
+        typed, link_problems = _linkage_text(typed)
+        problems += link_problems
+    return typed, problems, rows_read, (use, dropped, ignored, missing, has_dob)
 
-    typed, dob_problems, age_bands_from_dob = _age_band_from_dob(typed, has_dob)
-    problems += dob_problems
-    problems += _collect(typed, _required_checks(missing, has_dob) + _rule_checks(service_id))
-    problems.append(_duplicate_case_refs(typed))
 
-    all_problems = _sorted_problems(problems)
-    return Checked(rows_read, _cases(typed, service_id, all_problems.height > 0), all_problems,
-                   dropped, ignored, _renamed(use), age_bands_from_dob,
-                   absent=[n for n in missing if not fmt.BY_NAME[n].required])
+def _nhs_number_valid(nhs: pl.Expr) -> pl.Expr:
+    """Ten digits whose last is the modulus 11 check digit of the first nine (NHS Digital's
+    rule: weights 10 to 2; 11 means 0, 10 means the number is not valid)."""
+    total = pl.sum_horizontal([nhs.str.slice(i, 1).cast(pl.Int32, strict=False) * (10 - i)
+                               for i in range(9)])
+    check_digit = 11 - total % 11
+    check_digit = pl.when(check_digit == 11).then(0).otherwise(check_digit)
+    return (nhs.str.contains(r"^\d{10}$")
+            & (check_digit == nhs.str.slice(9, 1).cast(pl.Int32, strict=False)))
+
+
+def _linkage_text(typed: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """The normalised identifier behind the linkage key, as `_link`: `nhs:` and the ten
+    digits when a valid NHS number is given, otherwise `sd:` and the surname in capitals
+    A to Z only (accents, spaces, hyphens and apostrophes removed) with the date of birth,
+    when both are given; otherwise blank. The identifier columns are then dropped."""
+    cols = typed.columns
+    nhs = (pl.col("_nhs").str.replace_all(r"[\s\-]", "") if "_nhs" in cols
+           else pl.lit(None, dtype=pl.String))
+    surname = (pl.col("_surname").str.normalize("NFKD").str.to_uppercase()
+               .str.replace_all("[^A-Z]", "") if "_surname" in cols
+               else pl.lit(None, dtype=pl.String))
+    dob = pl.col("_dob") if "_dob" in cols else pl.lit(None, dtype=pl.Date)
+    valid = _nhs_number_valid(nhs)
+    problems = _collect(typed, [(nhs.is_not_null() & ~valid, fmt.NHS_NUMBER,
+                                 pl.lit("(not shown)"),
+                                 "not a valid NHS number (10 digits with a valid check "
+                                 "digit); leave it blank if it is not known")])
+    link = (pl.when(valid).then(pl.concat_str(pl.lit("nhs:"), nhs))
+            .when((surname.str.len_chars() > 0) & dob.is_not_null())
+            .then(pl.concat_str(pl.lit("sd:"), surname, pl.lit("|"),
+                                dob.dt.strftime("%Y-%m-%d"))))
+    typed = typed.with_columns(_link=link).drop(
+        [c for c in ("_nhs", "_surname") if c in cols])
+    return typed, problems
 
 
 def _renamed(use: dict[str, str]) -> dict[str, str]:
@@ -316,27 +410,28 @@ def _select_columns(raw: pl.DataFrame, use: dict[str, str]) -> tuple[pl.DataFram
     return frame, frame.height
 
 
-def _add_missing_columns(frame: pl.DataFrame
+def _add_missing_columns(frame: pl.DataFrame, spec: fmt.Format = fmt.CASES
                          ) -> tuple[pl.DataFrame, list[str], list[pl.DataFrame]]:
     """Report required format columns the file lacks, and add every missing one as blank so
     later steps see the full format."""
-    missing = [c.name for c in fmt.COLUMNS if c.name not in frame.columns]
+    missing = [c.name for c in spec.columns if c.name not in frame.columns]
     # an age band can come from a date of birth instead
     problems = [_one_problem(1, name, "this column is missing from the file")
-                for name in missing if fmt.BY_NAME[name].required
+                for name in missing if spec.by_name[name].required
                 and not (name == "age_band" and fmt.DATE_OF_BIRTH in frame.columns)]
     frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(n) for n in missing])
     return frame, missing, problems
 
 
-def _parse_columns(frame: pl.DataFrame, today: dt.date, has_dob: bool
+def _parse_columns(frame: pl.DataFrame, today: dt.date, has_dob: bool,
+                   spec: fmt.Format = fmt.CASES
                    ) -> tuple[pl.DataFrame, list[Check], list[Check]]:
     """Parse each column to its type once, keeping the text as `_raw_<name>`; returns the
     typed frame, the checks for values that did not parse, and the range checks."""
     parsed: dict[str, pl.Expr] = {}
     parse_checks: list[Check] = []
     range_checks: list[Check] = []
-    for col in fmt.COLUMNS:
+    for col in spec.columns:
         c, raw_c, typed_c = pl.col(col.name), pl.col(f"_raw_{col.name}"), pl.col(col.name)
         unparsed = raw_c.is_not_null() & typed_c.is_null()
         if col.kind == "date":
@@ -376,6 +471,8 @@ def _parse_columns(frame: pl.DataFrame, today: dt.date, has_dob: bool
         *[pl.col(n).alias(f"_raw_{n}") for n in parsed],
         *([_parse_date(pl.col(fmt.DATE_OF_BIRTH)).alias("_dob"),
            pl.col(fmt.DATE_OF_BIRTH).alias("_raw_dob")] if has_dob else []),
+        *([pl.col(fmt.NHS_NUMBER).alias("_nhs")] if fmt.NHS_NUMBER in frame.columns else []),
+        *([pl.col(fmt.SURNAME).alias("_surname")] if fmt.SURNAME in frame.columns else []),
     )
     return typed, parse_checks, range_checks
 
@@ -417,11 +514,12 @@ def _age_band_from_dob(typed: pl.DataFrame, has_dob: bool
     return typed, problems, filled
 
 
-def _required_checks(missing: list[str], has_dob: bool) -> list[Check]:
+def _required_checks(missing: list[str], has_dob: bool, spec: fmt.Format = fmt.CASES
+                     ) -> list[Check]:
     """Blank required fields (a missing column is reported once, above, not per row)."""
     return [(pl.col(f"_raw_{col.name}").is_null(), col.name, pl.lit(""),
              "required: this field may not be blank")
-            for col in fmt.COLUMNS if col.required and (
+            for col in spec.columns if col.required and (
                 col.name not in missing or (col.name == "age_band" and has_dob))]
 
 
@@ -430,7 +528,7 @@ def _raw(n: str) -> pl.Expr:
     return pl.col(f"_raw_{n}")
 
 
-def _rule_checks(service_id: str) -> list[Check]:
+def _rule_checks(service_id: str | None, services: tuple[str, ...] = ()) -> list[Check]:
     """Rules across fields, only between values that parsed; each shows the value as
     written."""
     ref, intake, exit_ = pl.col("referral_date"), pl.col("intake_date"), pl.col("exit_date")
@@ -457,35 +555,71 @@ def _rule_checks(service_id: str) -> list[Check]:
          "required when a marac_referring_agency is given"),
         (meeting < ref, "marac_meeting_date", pl.format("before the referral date {}", _raw(
             "referral_date"))),
-        ((pl.col("service_id").is_not_null()) & (pl.col("service_id") != service_id),
-         "service_id", f"this file is being imported for {service_id}"),
     ]
+    svc = pl.col("service_id")
+    if service_id is not None:
+        rules.append((svc.is_not_null() & (svc != service_id), "service_id",
+                      f"this file is being imported for {service_id}"))
+    else:  # an area-wide file: each row is checked against what the user may import for
+        rules += [
+            (svc.is_null(), "service_id",
+             "required in an area-wide file: the service that holds this case"),
+            (svc.is_not_null() & ~svc.is_in(list(services)), "service_id",
+             "not a registered service you may import for: "
+             + (", ".join(services) or "there are none")),
+        ]
     rules += [(pl.col(o).is_not_null() & _raw("exit_date").is_null(), o,
                "an outcome is recorded but the case has no exit_date") for o in fmt.OUTCOMES]
     return [(m, n, _raw(n), msg) for m, n, msg in rules]
 
 
-def _duplicate_case_refs(typed: pl.DataFrame) -> pl.DataFrame:
-    """Every repeat of a case_ref within the file, pointing at its first row."""
-    dup = typed.select("row", "case_ref").filter(pl.col("case_ref").is_not_null()).with_columns(
-        first=pl.col("row").min().over("case_ref"))
+def _duplicate_case_refs(typed: pl.DataFrame, service_id: str | None = None) -> pl.DataFrame:
+    """Every repeat of a case_ref at one service within the file, pointing at its first
+    row (services number their cases independently, so an area-wide file may hold the
+    same reference at two services)."""
+    svc = pl.col("service_id").fill_null(pl.lit(service_id or ""))
+    dup = typed.select("row", "case_ref", svc).filter(
+        pl.col("case_ref").is_not_null()).with_columns(
+        first=pl.col("row").min().over("service_id", "case_ref"))
     return _problems(dup, pl.col("row") != pl.col("first"), "case_ref", pl.col("case_ref"),
                      pl.format("the same case_ref as row {}", pl.col("first")))
 
 
-def _sorted_problems(problems: list[pl.DataFrame]) -> pl.DataFrame:
+def _sorted_problems(problems: list[pl.DataFrame], spec: fmt.Format = fmt.CASES
+                     ) -> pl.DataFrame:
     """All problems in one frame, by row and then in the format's column order."""
-    order = {c.name: i for i, c in enumerate(fmt.COLUMNS)}
+    order = {c.name: i for i, c in enumerate(spec.columns)}
     return (pl.concat(problems).with_columns(
         _o=pl.col("field").replace_strict(order, default=len(order), return_dtype=pl.Int32))
         .sort("row", "_o").drop("_o"))
 
 
-def _cases(typed: pl.DataFrame, service_id: str, any_problems: bool) -> pl.DataFrame:
+def _cases(typed: pl.DataFrame, service_id: str | None, any_problems: bool) -> pl.DataFrame:
     """The typed cases to store (none if anything is wrong), without the `_raw_` text."""
     cases = typed.head(0) if any_problems else typed
-    return cases.select([c for c in cases.columns if not c.startswith("_raw_")]).with_columns(
-        service_id=pl.lit(service_id),
+    cases = cases.select([c for c in cases.columns if not c.startswith("_raw_")
+                          and c != "_dob"])
+    return cases.with_columns(
+        service_id=pl.lit(service_id) if service_id is not None else pl.col("service_id"),
         social_care=pl.when(pl.col("children_in_household") == 0).then(None)
         .otherwise(pl.col("social_care")),
     )
+
+
+def _marac_rule_checks(areas: tuple[str, ...], services: tuple[str, ...]) -> list[Check]:
+    """A Marac file's rules: a registered Marac area (the message lists them), and a
+    service named only with the client's reference at it (and a registered one)."""
+    area, svc = pl.col("marac_area"), pl.col("service_id")
+    listed = ", ".join(areas) or "none yet"
+    rules = [
+        (area.is_not_null() & ~area.is_in(list(areas)), "marac_area",
+         f"not a registered Marac area; registered areas are {listed}"),
+        (svc.is_not_null() & ~svc.is_in(list(services)), "service_id",
+         "not a registered service; registered services are "
+         + (", ".join(services) or "none yet")),
+        (svc.is_not_null() & _raw("service_client_ref").is_null(), "service_client_ref",
+         "required when service_id is given: the client's reference at that service"),
+        (svc.is_null() & _raw("service_client_ref").is_not_null(), "service_id",
+         "required when service_client_ref is given: the service that holds the case"),
+    ]
+    return [(m, n, _raw(n), msg) for m, n, msg in rules]

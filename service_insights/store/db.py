@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 _READ_ONLY_CONFIG = {
     "enable_external_access": False,
@@ -429,8 +429,48 @@ from store.marac_referrals
 them out again on every chart (see store.marac_sequence in data/schema.sql)."""
 
 
+LINKS_SQL = """
+create or replace table store.marac_links as
+with linked as (
+    select referral_id, linkage_key, marac_area, service_id, meeting_date
+    from store.marac_referrals where linkage_key is not null
+),
+other_marac as (
+    select distinct r.referral_id
+    from linked r join linked o on o.linkage_key = r.linkage_key
+    where o.marac_area <> r.marac_area
+      and o.meeting_date between r.meeting_date - interval 365 day and r.meeting_date
+),
+other_service as (
+    select distinct r.referral_id
+    from linked r join store.cases c on c.linkage_key = r.linkage_key
+    where c.service_id is distinct from r.service_id
+      and c.referral_date <= r.meeting_date
+      and coalesce(c.exit_date, r.meeting_date) >= r.meeting_date - interval 365 day
+)
+select referral_id,
+       case when perpetrator_key is not null then max(meeting_date) over (
+           partition by client_key, perpetrator_key order by meeting_date
+           range between unbounded preceding and interval 1 day preceding) end
+           as previous_same_perpetrator_date,
+       case when linkage_key is not null
+            then referral_id in (select referral_id from other_marac) end
+           as heard_at_other_marac_12m,
+       case when linkage_key is not null
+            then referral_id in (select referral_id from other_service) end
+           as supported_by_other_service_12m
+from store.marac_referrals
+"""
+"""The perpetrator refinement and the linkage flags (store.marac_links in data/schema.sql),
+kept apart from DERIVE_SQL so the repeat definition itself is changed in one place. A
+same-perpetrator repeat needs an earlier meeting day (same-day referrals are one event);
+"another Marac" is another marac_area within the 365 days up to the meeting, "another
+service" a case at any service but the referral's own, open at some point in those days."""
+
+
 def derive(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DERIVE_SQL)
+    con.execute(LINKS_SQL)
 
 
 def _remove_with_wal(tmp: Path) -> None:

@@ -59,8 +59,26 @@ def register_form(expanded: bool) -> None:
             st.rerun()
 
 
+KINDS = {
+    "cases": "Cases for one service",
+    "area": "Cases for several services (an area-wide file: its service_id column)",
+    "marac": "Marac referrals (a Marac coordinator's file)",
+}
+
+
 def import_form(service_ids: list[str]) -> None:
-    service = st.selectbox("Service the records belong to", service_ids)
+    kind = st.radio("What the file holds", list(KINDS), format_func=KINDS.get)
+    service = None
+    if kind == "cases":
+        service = st.selectbox("Service the records belong to", service_ids)
+    elif kind == "area":
+        st.caption("Each row names its service; every one must be a registered service you "
+                   "may import for (" + ", ".join(service_ids) + "). One bad row and "
+                   "nothing is imported.")
+    else:
+        st.caption("One row per referral heard: client_ref, marac_area, meeting_date, "
+                   "referring_agency, children_in_household; optional dash_score, "
+                   "perpetrator_ref, and service_id with service_client_ref.")
     upload = st.file_uploader("Export file (CSV, XLSX or Parquet)",
                               type=["csv", "xlsx", "parquet"])
     if upload is None or not st.button("Check and import", type="primary"):
@@ -69,14 +87,18 @@ def import_form(service_ids: list[str]) -> None:
         try:
             # The bytes stay in memory; the importer never writes the raw file anywhere.
             who = signin.current().username
-            result = importer.import_bytes(upload.getvalue(), upload.name, service, user=who)
+            if kind == "marac":
+                result = importer.import_marac_bytes(upload.getvalue(), upload.name, user=who)
+            else:
+                result = importer.import_bytes(upload.getvalue(), upload.name, service,
+                                               services=service_ids, user=who)
         except (importer.KeyMissing, importer.ImportRefused, importer.FileUnreadable,
                 db.StoreError) as exc:
             st.error(f"Nothing was imported. {exc}")
             return
     st.session_state["import_result"] = result
-    audit.record(who, "import", ok=result.imported, service=service, file=upload.name,
-                 rows_read=result.rows_read, rows_added=result.rows_added,
+    audit.record(who, "import", ok=result.imported, service=service, kind=result.kind,
+                 file=upload.name, rows_read=result.rows_read, rows_added=result.rows_added,
                  rows_replaced=result.rows_replaced, problems=result.problems.height)
     if result.imported:
         st.cache_data.clear()  # the dashboard's cached figures are from the old store
@@ -102,6 +124,13 @@ def show_result() -> None:
                     .sort("problems", descending=True), width="content")
         return
     st.success(result.headline())
+    if result.kind == "marac":
+        st.subheader("Referrals by Marac area")
+        tables.show(result.by_area, width="content")
+        return
+    if result.by_service is not None and result.by_service.height > 1:
+        st.subheader("Cases by service")
+        tables.show(result.by_service, width="content")
     q = result.quality
     st.write(f"Open cases (no exit date): {q.open_cases:,}.")
     c1, c2 = st.columns(2)
