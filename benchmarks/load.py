@@ -92,6 +92,11 @@ class Session:
         self.page_hash = ""
         self.ws = None
         self.cookie = ""
+        self.query_string = ""
+        """The address's query the server last wrote (filters.py mirrors the sidebar's
+        choice there), so a caller can see that a changed filter was taken."""
+        self.last_page = ""
+        """The page the last run drew (its page_info or navigation)."""
 
     async def connect(self) -> None:
         # The page first, as a browser loads it: behind nginx it sets the si_route cookie
@@ -119,7 +124,7 @@ class Session:
         Returns the seconds from asking to the run's end (what a user waits)."""
         msg = BackMsg()
         cs = msg.rerun_script
-        cs.query_string = ""
+        cs.query_string = self.query_string
         cs.page_script_hash = page_hash if page_hash is not None else self.page_hash
         for state in self.states.values():
             cs.widget_states.widgets.append(state)
@@ -142,6 +147,8 @@ class Session:
                 self.pages = {p.page_name: p.page_script_hash
                               for p in fwd.navigation.app_pages}
                 self.page_hash = fwd.navigation.page_script_hash
+            elif kind == "page_info_changed":
+                self.query_string = fwd.page_info_changed.query_string
             elif kind == "delta":
                 self._read_delta(fwd.delta, seen)
             elif kind == "script_finished":
@@ -159,8 +166,10 @@ class Session:
         el = delta.new_element
         kind = el.WhichOneof("type")
         if kind == "exception":
+            where = " | ".join(line.strip() for line in el.exception.stack_trace[-3:])
             self.stats.errors.append(f"exception: {el.exception.type}: "
-                                     f"{el.exception.message[:200]}")
+                                     f"{el.exception.message[:200]} ({self.query_string}; "
+                                     f"at {where})")
         elif kind == "alert" and el.alert.format == 1:  # Alert.ERROR
             self.stats.errors.append(f"error box: {el.alert.body[:200]}")
         elif kind in ("multiselect", "selectbox", "radio"):
@@ -191,6 +200,9 @@ class Session:
         if choice < 0.75 and (w := self.widget("Area")):
             self._set(w, self.rng.sample(w.options, k=self.rng.choice([0, 1])))
             return "area"
+        if choice < 0.8 and (w := self.widget("View the demo as")):
+            self._set(w, self.rng.choice(w.options))  # demo mode: another role's view
+            return "role"
         if w := self.widget("Service"):
             self._set(w, self.rng.sample(w.options, k=min(len(w.options),
                                                            self.rng.choice([0, 1, 1, 2]))))
@@ -349,16 +361,16 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.served, self.every_s = served, every_s
         self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._t0 = time.monotonic()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.samples.append((time.monotonic() - self._t0, rss_mb(self.served.pids())))
-            self._stop.wait(self.every_s)
+            self._halt.wait(self.every_s)
 
     def stop(self) -> list[tuple[float, float]]:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
         return self.samples
 

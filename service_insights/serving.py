@@ -21,6 +21,7 @@ sessions file and the audit log.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import pkgutil
 import shutil
@@ -51,6 +52,22 @@ def preload() -> list[str]:
     calling (main) thread. Returns the modules that could not be imported (optional
     pieces; the dashboard still runs without them, and says so where they are needed)."""
     missing = []
+    # Importing a module with an st.cache_data function before Streamlit's runtime exists
+    # logs "No runtime found" per function; the caches themselves are made at first use,
+    # in the runtime, so the warning is noise here.
+    quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        _import_all(missing)
+    finally:
+        quiet.setLevel(level)
+    _warm_plotly()
+    _warm_frames()
+    return missing
+
+
+def _import_all(missing: list[str]) -> None:
     for name in _THIRD_PARTY:
         try:
             importlib.import_module(name)
@@ -65,9 +82,6 @@ def preload() -> list[str]:
             importlib.import_module(info.name)
         except ImportError:
             missing.append(info.name)
-    _warm_plotly()
-    _warm_frames()
-    return missing
 
 
 def _warm_plotly() -> None:
