@@ -182,7 +182,11 @@ http {{
             proxy_set_header Upgrade $http_upgrade;     # Streamlit's WebSocket
             proxy_set_header Connection $si_connection;
             proxy_read_timeout 86400;            # keep idle WebSockets open
+            # Stream both ways, never through nginx's temporary files: an import's
+            # upload (up to 200 MB of records) is not copied to disk by the proxy, and
+            # nginx's unprivileged workers need no writable folder.
             proxy_buffering off;
+            proxy_request_buffering off;
             add_header Set-Cookie $si_set_route always;
         }}
     }}
