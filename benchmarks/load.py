@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -226,10 +227,8 @@ async def _one_session(base_url: str, stats: Stats, seed: int, until: float,
     except Exception as exc:  # a refused connection, a dropped socket or a timeout
         stats.errors.append(f"session {seed}: {type(exc).__name__}: {exc}")
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await s.close()
-        except Exception:
-            pass
 
 
 def drive(base_url: str, sessions: int, duration_s: float,
