@@ -18,7 +18,9 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import load  # noqa: E402  benchmarks/load.py
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load,
+              pytest.mark.skipif(not Path("/usr/sbin/nginx").exists(),
+                                 reason="needs Debian's nginx: apt-get install -y nginx")]
 
 SESSIONS = 5
 DURATION_S = 60
