@@ -20,6 +20,9 @@ def _run(args: argparse.Namespace) -> int:
     """Serve serve.py (the dashboard plus its sign-in routes, an st.App) with uvicorn, on
     127.0.0.1 unless --address says otherwise: put it behind a reverse proxy with TLS to
     reach it from other machines (README)."""
+    if args.workers < 1:
+        print(f"run: --workers must be 1 or more, not {args.workers}.", file=sys.stderr)
+        return 2
     if args.workers > 1 or args.nginx_conf:
         from service_insights import serving
 

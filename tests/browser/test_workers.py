@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -212,11 +211,3 @@ def test_an_import_through_one_worker_is_seen_through_the_other(browser, tmp_pat
         assert con.execute("select count(*) from store.cases").fetchone()[0] == 1_500
     finally:
         con.close()
-
-
-def test_the_written_nginx_config_is_accepted_by_nginx(tmp_path):
-    conf = serving.write_nginx_config(tmp_path / "n.conf", [9001, 9002], "127.0.0.1:9000")
-    prefix = conf.parent / (conf.stem + ".d")
-    out = subprocess.run([str(NGINX), "-t", "-p", str(prefix), "-c", str(conf),
-                          "-g", "daemon off;"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
