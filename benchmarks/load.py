@@ -274,6 +274,20 @@ def process_tree(root: int) -> list[int]:
     return out
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of these processes so far (every thread: DuckDB's too)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / tick
+
+
 def rss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -397,6 +411,9 @@ class Round:
     server_p50: float
     server_p95: float
     cpu_per_run: float
+    """The script thread's own CPU per run (run_timing: DuckDB's threads not counted)."""
+    server_cpu_per_run: float
+    """All CPU of every server process (every thread, nginx too) over the round / runs."""
     errors: list[str]
     memory: list[tuple[float, float]]
     load_avg: tuple[float, float, float]
@@ -414,7 +431,9 @@ def measure(db_path: Path, workers: int, sessions: int, duration_s: float, cases
         served.run_log.unlink(missing_ok=True)
         sampler = MemorySampler(served, every_s=max(2.0, duration_s / 20))
         sampler.start()
+        cpu0 = cpu_seconds(served.pids())
         stats = drive(served.url, sessions, duration_s, think_s=think_s)
+        server_cpu = cpu_seconds(served.pids()) - cpu0
         memory = sampler.stop()
         records = [r for r in run_timing.read(str(served.run_log))
                    if r.get("outcome") == "finished"]
@@ -429,24 +448,28 @@ def measure(db_path: Path, workers: int, sessions: int, duration_s: float, cases
         sessions=sessions, duration_s=duration_s, actions=stats.actions,
         e2e_p50=pct(stats.e2e_s, 50), e2e_p95=pct(stats.e2e_s, 95), runs=len(records),
         server_p50=pct(wall, 50), server_p95=pct(wall, 95),
-        cpu_per_run=statistics.fmean(cpu) if cpu else float("nan"), errors=errors,
+        cpu_per_run=statistics.fmean(cpu) if cpu else float("nan"),
+        server_cpu_per_run=server_cpu / len(records) if records else float("nan"),
+        errors=errors,
         memory=memory, load_avg=os.getloadavg())
 
 
 def print_rounds(rounds: list[Round]) -> None:
     head = (f"{'mode':<22} {'cases':>6} {'sess':>4} {'actions':>7} {'e2e p50':>8} "
             f"{'e2e p95':>8} {'runs':>5} {'srv p50':>8} {'srv p95':>8} {'cpu/run':>8} "
-            f"{'errors':>6} {'RSS MB first/last/max':>22} {'load avg':>15}")
+            f"{'all cpu':>8} {'errors':>6} {'RSS MB first/last/max':>22} {'load avg':>15}")
     print(head)
     print("-" * len(head))
     for r in rounds:
         mem = [mb for _, mb in r.memory] or [float("nan")]
         print(f"{r.mode:<22} {r.cases:>6} {r.sessions:>4} {r.actions:>7} {r.e2e_p50:>7.2f}s "
               f"{r.e2e_p95:>7.2f}s {r.runs:>5} {r.server_p50:>7.2f}s {r.server_p95:>7.2f}s "
-              f"{r.cpu_per_run:>7.3f}s {len(r.errors):>6} "
+              f"{r.cpu_per_run:>7.3f}s {r.server_cpu_per_run:>7.3f}s {len(r.errors):>6} "
               f"{mem[0]:>6.0f}/{mem[-1]:>6.0f}/{max(mem):>6.0f} "
               f"{' '.join(f'{x:.2f}' for x in r.load_avg):>15}")
-    print(f"\ntargets: zero errors; server-side p95 under {TARGET_P95_S:g} s; memory flat "
+    print("\ncpu/run: the script thread's CPU per run; all cpu: every server process's CPU "
+          "(DuckDB's threads, nginx) over the round, per run.")
+    print(f"targets: zero errors; server-side p95 under {TARGET_P95_S:g} s; memory flat "
           "after warm-up. Machine: "
           f"{os.cpu_count()} cores (load average is the last 1/5/15 minutes, all users).")
     for r in rounds:
@@ -484,9 +507,12 @@ def main(argv: list[str] | None = None) -> int:
                         "workers behind nginx), default 1,4")
     parser.add_argument("--think", default="1,3", help="seconds between a session's clicks")
     parser.add_argument("--work", type=Path, default=None, help="folder for logs and stores")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="an existing store to serve instead of building one "
+                        "(--cases then only labels the table)")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="si-load-"))
-    db_path = _store(args.cases, work)
+    db_path = args.store or _store(args.cases, work)
     think = tuple(float(x) for x in args.think.split(","))
     rounds = []
     for workers in (int(m) for m in args.modes.split(",")):
