@@ -267,8 +267,11 @@ def _wall_and_cpu_ms(fns: list[Callable[[], object]], repeats: int
         fn()
     wall: list[list[float]] = [[] for _ in fns]
     cpu: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
+    for r in range(repeats):
+        # Alternate the order each round (ABBA), so neither function always runs on
+        # caches the other has just warmed.
+        order = list(enumerate(fns)) if r % 2 == 0 else list(enumerate(fns))[::-1]
+        for i, fn in order:
             c, t = time.process_time(), time.perf_counter()
             fn()
             wall[i].append((time.perf_counter() - t) * 1000)
@@ -294,8 +297,10 @@ def section_perturbation(ctx: Context) -> list[Row]:
                 def fetch(spec=spec, perturb=True, store=store):
                     return results._fetch(store, spec, AREA_SCOPE, period, cfg, perturb)
 
+                # At least 9 rounds: a small chart's query takes about 10 ms, where one
+                # slow round moves a median of 3 by more than the 10% being measured.
                 (p_ms, e_ms), (p_cpu, e_cpu) = _wall_and_cpu_ms(
-                    [fetch, lambda spec=spec: fetch(spec, False)], ctx.repeats)
+                    [fetch, lambda spec=spec: fetch(spec, False)], max(ctx.repeats, 9))
                 ratio = p_ms / e_ms if e_ms else float("nan")
                 ratios.append(ratio)
                 cpu_ratios.append(p_cpu / e_cpu if e_cpu else float("nan"))
