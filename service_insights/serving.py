@@ -272,8 +272,10 @@ def run_workers(workers: int, port: int, proxy_listen: str | None,
     config_only = nginx_conf is not None
     ports = worker_ports(port, workers)
     listen = proxy_listen or f"127.0.0.1:{port}"
-    if nginx_conf is None:
-        nginx_conf = Path(tempfile.mkdtemp(prefix="si-nginx-")) / "nginx.conf"
+    scratch = None
+    if nginx_conf is None:  # nginx's own folder, removed again when it stops
+        scratch = Path(tempfile.mkdtemp(prefix="si-nginx-"))
+        nginx_conf = scratch / "nginx.conf"
     conf = write_nginx_config(nginx_conf, ports, listen)
     print(f"nginx configuration: {conf}", flush=True)
     nginx_path = shutil.which(NGINX) or NGINX
@@ -335,3 +337,5 @@ def run_workers(workers: int, port: int, proxy_listen: str | None,
         return 0
     finally:
         stop_all()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
