@@ -17,6 +17,7 @@ rates:
 y_label: Referrals from partner agencies (%)
 params: [period_start, period_end]
 notes: Partner agencies are every referrer other than the police; nationally they make 36.1% of referrals (SafeLives Marac national dataset, 12 months to 30 Sep 2024).
+measure: partner_referrals
 ---*/
 select
     s.name                                                        as service_name,

@@ -16,6 +16,7 @@ rates:
   pct_offered: {count: offered_families, base: known_families}
 y_label: Families offered whole-family support (%)
 params: [period_start, period_end]
+measure: whole_family_support
 ---*/
 select
     s.name                                                             as service_name,
