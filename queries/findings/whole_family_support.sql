@@ -6,6 +6,7 @@ order: 10
 chart: finding
 labels:
   clients: clients referred in the period
+  clients_with_children: number of clients with children
   pct_children: Share of clients with children
   families: families with children whose social care involvement is recorded
   pct_known: Share of families known to social care

@@ -137,3 +137,26 @@ def compute(store, measure_id: str, scope, period, settings, audience=None):
 
     return results.run(store, spec(measure_id), scope, period, settings,
                        audience or results.EVERYONE)
+
+
+DICTIONARY_START = "<!-- measures: generated from data/measures.yaml; tests check it -->"
+DICTIONARY_END = "<!-- end of measures -->"
+
+
+def dictionary_section() -> str:
+    """The "Measures" section of data/DICTIONARY.md, from the registry, so the dictionary
+    cannot drift from the definitions the dashboard uses (tests/test_measures.py)."""
+    lines = [DICTIONARY_START, "## Measures (one definition each)", "",
+             "Every headline measure is defined once, in `data/measures.yaml`; each chart, "
+             "KPI, finding and export that shows it declares it (`measure:` in the query "
+             "header) and is checked against this definition. Rates are 100 x numerator / "
+             "denominator, from perturbed counts where the figure spans other services.", "",
+             "| id | label | numerator | denominator | excluded | SQL (numerator; denominator) |",
+             "|---|---|---|---|---|---|"]
+    for m in load().values():
+        sql = f"`{m.numerator_sql}`" + (f"; `{m.denominator_sql}`" if m.is_rate else "")
+        lines.append(f"| `{m.id}` | {m.label} | {m.numerator} | "
+                     f"{m.denominator or '(a count)'} | {m.exclusions} | "
+                     f"{sql} on `{m.relation}`, by `{m.period_field}` |")
+    lines += ["", DICTIONARY_END]
+    return "\n".join(lines)
