@@ -55,6 +55,8 @@ def truth(sample_db) -> dict[str, tuple[int, int | None]]:
         "marac_repeats": (r.filter(pl.col("is_repeat")).height, r.height),
         "partner_referrals": (r.filter(pl.col("referring_agency") != "police").height,
                               r.height),
+        "long_abuse": (c.filter(pl.col("abuse_months") >= 36).height,
+                       c.filter(pl.col("abuse_months").is_not_null()).height),
     }
 
 

@@ -1,6 +1,6 @@
 /*---
 title: Families known to children's social care, by service
-description: Each service's share of clients with children whose family is known to children's social care, against how many families it supported, inside the range chance alone would give around the rate for all services.
+description: Each service's share of clients with children whose family is known to children's social care, against how many families it supported, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 20
 chart: funnel

@@ -1,6 +1,6 @@
 /*---
 title: High-risk cases at intake, by service
-description: Each service's share of assessed cases at high risk (DASH 14 or more), against how many cases it assessed, inside the range chance alone would give around the rate for all services.
+description: Each service's share of assessed cases at high risk (DASH 14 or more), against how many cases it assessed, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 10
 chart: funnel

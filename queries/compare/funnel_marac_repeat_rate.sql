@@ -1,6 +1,6 @@
 /*---
 title: Marac repeat rate, by service
-description: The share of each service's Marac referrals that were repeats, against how many referrals it made, inside the range chance alone would give around the rate for all services.
+description: The share of each service's Marac referrals that were repeats, against how many referrals it made, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 40
 chart: funnel

@@ -19,6 +19,7 @@ once (label, numerator, denominator, exclusions and the SQL conditions for each)
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +70,12 @@ class Measure:
         else:
             header = "y: [value]\ncounts: [value]\n"
             select = f"count(*) filter (where {self.numerator_sql}) as value"
+        figures = sorted(set(re.findall(r"\$([a-z_][a-z0-9_]*)",
+                                        self.numerator_sql + " " + self.denominator_sql)))
+        params = ", ".join(["period_start", "period_end", *figures])
         return (f"/*---\ntitle: {self.label!r}\ndescription: {self.numerator!r}\n"
                 f"page: measures\nchart: kpi\n{header}benchmark: false\n"
-                f"params: [period_start, period_end]\n---*/\n"
+                f"params: [{params}]\n---*/\n"
                 f"select\n    {select}\nfrom {self.relation}\nwhere {where}\n")
 
 
