@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from service_insights import settings
-from service_insights.catalogue import catalog, periods, results
+from service_insights.catalogue import catalog, comparators, periods, results
 from service_insights.catalogue.scope import Scope
 from service_insights.presentation import charts
 from service_insights.store import db
@@ -29,17 +29,19 @@ def _ys(fig) -> list:
     return [list(t.y) if t.y is not None else None for t in fig.data]
 
 
-def _direct(qid: str, scope: Scope, period, audience: results.Audience):
+def _direct(qid: str, scope: Scope, period, audience: results.Audience,
+            comparator: str = comparators.DEFAULT):
     cfg = settings.get()
     entry = catalog.get(cfg.queries_dir, qid)
     return charts.build(results.run(db.Store(cfg.db_path), entry.spec, scope, period, cfg,
-                                    audience))
+                                    audience, comparator))
 
 
-def _shared(qid: str, scope: Scope, period, audience: results.Audience):
+def _shared(qid: str, scope: Scope, period, audience: results.Audience,
+            comparator: str = comparators.DEFAULT):
     entry = catalog.get(settings.get().queries_dir, qid)
     return chart_blocks._shared_figure(lifecycle.store_key(), qid, entry.spec.digest, scope,
-                                       period, audience)
+                                       period, audience, comparator)
 
 
 def _charts() -> list[str]:
@@ -78,3 +80,19 @@ def test_another_period_or_scope_gets_its_own_figure(app_env, other):
     scope, when = (one, later) if other == "period" else (two, period)
     assert _ys(_shared(qid, scope, when, COMMISSIONER)) == _ys(
         _direct(qid, scope, when, COMMISSIONER))
+
+
+def test_another_comparator_gets_its_own_figure(app_env):
+    # Found when main's comparators met the shared figures: the figure cache was keyed
+    # without the comparator, so "all services" was drawn for whoever came after
+    # "services of the same type".
+    one = Scope(("S01",), None, True, "S01")
+    period = periods.financial_year(2023)
+    differs = 0
+    for qid in _charts():
+        first = _shared(qid, one, period, COMMISSIONER, "same_type")
+        second = _shared(qid, one, period, COMMISSIONER, "all")
+        assert _ys(first) == _ys(_direct(qid, one, period, COMMISSIONER, "same_type")), qid
+        assert _ys(second) == _ys(_direct(qid, one, period, COMMISSIONER, "all")), qid
+        differs += _ys(first) != _ys(second)
+    assert differs > 0

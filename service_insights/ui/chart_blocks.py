@@ -65,16 +65,18 @@ def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalo
 
 @st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
 def _cached_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period,
-                   audience: results.Audience):
+                   audience: results.Audience, comparator: str = comparators.DEFAULT):
     # Building a figure (Plotly's validation) costs more than the query behind it, so the
     # figure is cached under the same key as its result (everything that changes the
-    # result changes the figure: the store build, the query, scope, period and audience).
-    return charts.build(_cached_result(store_key, qid, digest, scope, period, audience))
+    # result changes the figure: the store build, the query, scope, period, audience and
+    # comparator).
+    return charts.build(_cached_result(store_key, qid, digest, scope, period, audience,
+                                       comparator))
 
 
 @st.cache_resource(ttl=3600, max_entries=SHARED_FIGURES, show_spinner=False)
 def _shared_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period,
-                   audience: results.Audience):
+                   audience: results.Audience, comparator: str = comparators.DEFAULT):
     # The recently drawn figures as live objects shared by every session, over the
     # pickled cache above: st.cache_data unpickles a fresh Figure on every hit (15 ms a
     # chart, the largest part of a cached page's run; benchmarks/load.py). Live figures
@@ -83,12 +85,14 @@ def _shared_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period
     # Safe to share: nothing changes a figure once built (st.plotly_chart serialises a
     # copy, Figure.to_dict; exports build their own). Same key as the result, so one
     # viewer's figure is never another's (tests/test_shared_figures.py attacks that).
-    return _cached_figure(store_key, qid, digest, scope, period, audience)
+    return _cached_figure(store_key, qid, digest, scope, period, audience, comparator)
 
 
-def figure(res: results.ChartResult):
+def figure(res: results.ChartResult, comparator: str = comparators.DEFAULT):
+    """The figure of `res`, which `comparator` (the selection's) produced: a ChartResult
+    does not carry its comparator, so the caller names it, and it is part of the key."""
     return _shared_figure(lifecycle.store_key(), res.spec.id, res.spec.digest, res.scope,
-                          res.period, res.audience)
+                          res.period, res.audience, comparator)
 
 
 def show_error(error: catalog.QueryError, title: str | None = None) -> None:
@@ -114,7 +118,7 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             st.markdown(f"**{spec.title}**")
             tables.show(charts.table_frame(res))
         else:
-            st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
+            st.plotly_chart(figure(res, selection.comparator), width="stretch", key=f"chart-{qid}",
                             theme=None, config=tables.FIGURE_CONFIG)
         st.caption(captions.caption(res))
         downloads.download_buttons(res, key=qid)
