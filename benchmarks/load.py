@@ -189,7 +189,8 @@ class Session:
         self.states[w.id] = state
 
     def next_action(self) -> str | None:
-        """Change one thing, as a user would: a page, the year, the area or the service."""
+        """Change one thing, as a user would: a page, the year, the area, the comparator,
+        the demo role or the service."""
         choice = self.rng.random()
         if choice < 0.35 and self.pages:
             name = self.rng.choice([p for p in PAGES if p in self.pages] or list(self.pages))
@@ -198,9 +199,12 @@ class Session:
         if choice < 0.6 and (w := self.widget("Financial year (April to March)")):
             self._set(w, self.rng.choice(w.options))
             return "year"
-        if choice < 0.75 and (w := self.widget("Area")):
+        if choice < 0.68 and (w := self.widget("Area")):
             self._set(w, self.rng.sample(w.options, k=self.rng.choice([0, 1])))
             return "area"
+        if choice < 0.72 and (w := self.widget("Compare with")):
+            self._set(w, self.rng.choice(w.options))
+            return "comparator"
         if choice < 0.8 and (w := self.widget("View the demo as")):
             self._set(w, self.rng.choice(w.options))  # demo mode: another role's view
             return "role"
