@@ -37,7 +37,7 @@ REQUIRED_KEYS = ("title", "description", "page", "chart")
 OPTIONAL_KEYS = (
     "order", "x", "y", "series", "unit", "x_label", "y_label", "labels", "counts", "rates",
     "measures", "params", "benchmark", "source", "notes", "x_order", "series_order", "finding",
-    "reference", "applies_to",
+    "reference", "applies_to", "lookback",
 )
 _HEADER_START = re.compile(r"^\s*/\*---\s*$")
 _HEADER_END = re.compile(r"^\s*---\*/\s*$")
@@ -105,6 +105,9 @@ class QuerySpec:
     """Reference figures to draw: a horizontal `line`, an expected `band` [low, high], or
     `points` for x categories, each naming a key of data/reference.yaml."""
     key_lines: dict[str, int] = field(default_factory=dict)
+    lookback: str = ""
+    """`marac`: the chart is a Marac repeat rate whose 12-month look-back is checked and
+    flagged (catalogue/lookback.py)."""
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -266,7 +269,19 @@ def parse(text: str, rel: str) -> QuerySpec:
         finding=_finding(data, rel, h.ln, chart, counts, rates, measures),
         reference=_reference(data.get("reference"), rel, h.ln("reference"), chart),
         key_lines=h.lines,
+        lookback=_lookback(h),
     )
+
+
+def _lookback(h: _Header) -> str:
+    from service_insights.catalogue.lookback import KINDS
+
+    value = h.data.get("lookback")
+    if value is None:
+        return ""
+    if value not in KINDS:
+        raise h.fail("lookback", f"'lookback' is {' or '.join(KINDS)} (found: {value!r})")
+    return str(value)
 
 
 def _check_keys(h: _Header) -> None:

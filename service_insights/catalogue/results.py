@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from service_insights.catalogue import keying, reference
+from service_insights.catalogue import keying, lookback, reference
 from service_insights.catalogue.catalog import QueryError, QuerySpec
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql
@@ -79,6 +79,11 @@ class ChartResult:
     perturbed: bool = False
     """True when the counts shown carry cell-key noise."""
     audience: Audience = EVERYONE
+    lookback: lookback.Lookback | None = None
+    """For a query with `lookback: marac`: whether its referrals had a full 12-month
+    look-back (catalogue/lookback.py); None for other queries."""
+    lookback_note: str = ""
+    """The "look-back incomplete" sentence, empty when complete or not asked for."""
 
     def benchmark_label_for(self, column: str) -> str:
         if column in self.spec.counts and self.count_benchmark_label:
@@ -442,7 +447,26 @@ def service_count(store: db.Store) -> int:
 def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
         settings: Settings, audience: Audience = EVERYONE) -> ChartResult:
     """The chart's data for `scope` as `audience` may see it (perturbed unless they hold
-    the records), and the all-services benchmark where it is safe."""
+    the records), and the all-services benchmark where it is safe; for a query with
+    `lookback: marac`, whether its repeat rate had a full 12-month look-back."""
+    result = _run_chart(store, spec, scope, period, settings, audience)
+    if spec.lookback and result.error is None and result.data is not None:
+        trend = "trend_start" in spec.params
+        start = _two_years_before(period.end) if trend else period.start
+        try:
+            result.lookback = lookback.check(store, scope, start, period.end, settings)
+            bench = (lookback.check(store, ALL_SERVICES, start, period.end, settings)
+                     if result.benchmark is not None or result.overall else None)
+        except (db.QueryFailed, db.QueryTimeout) as exc:
+            result.error = QueryError(spec.path, spec.line_of("lookback"),
+                                      f"the look-back check failed: {exc}")
+            return result
+        result.lookback_note = lookback.note(result.lookback, bench, period, trend)
+    return result
+
+
+def _run_chart(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
+               settings: Settings, audience: Audience = EVERYONE) -> ChartResult:
     result = ChartResult(spec, scope, period, data_as_of=store.meta.get("data_as_of", ""),
                          data_kind=store.meta.get("data_kind", ""), audience=audience)
     perturb = not audience.exact(scope)

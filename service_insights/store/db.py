@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 _READ_ONLY_CONFIG = {
     "enable_external_access": False,
@@ -419,14 +419,49 @@ class Writer:
 
 DERIVE_SQL = """
 create or replace table store.marac_sequence as
-select referral_id,
-       lag(meeting_date) over (
-           partition by client_key order by meeting_date, referral_id
-       ) as previous_meeting_date
-from store.marac_referrals
+with days as (
+    select referral_id, marac_area, client_key, meeting_date,
+           row_number() over (
+               partition by marac_area, client_key, meeting_date
+               order by (source = 'marac_file') desc, referral_id
+           ) > 1 as same_day_duplicate
+    from store.marac_referrals
+),
+area_start as (
+    select marac_area, least(min(meeting_date), (
+               select min(c.referral_date) from store.cases c
+               join store.services s using (service_id)
+               where s.area_code = r.marac_area)) as data_from
+    from store.marac_referrals r
+    group by marac_area
+),
+heard as (
+    select d.*,
+           max(d.meeting_date) over (
+               partition by d.marac_area, d.client_key order by d.meeting_date
+               range between unbounded preceding and interval 1 day preceding
+           ) as previous_meeting_date,
+           date_trunc('month', a.data_from) + interval 12 month as lookback_complete_from
+    from days d join area_start a using (marac_area)
+)
+select referral_id, previous_meeting_date, same_day_duplicate,
+       cast(lookback_complete_from as date) as lookback_complete_from
+from heard
 """
 """Derived tables recomputed after every write, so queries read them instead of working
-them out again on every chart (see store.marac_sequence in data/schema.sql)."""
+them out again on every chart (see store.marac_sequence in data/schema.sql).
+
+Schema 7, the SafeLives definition kept honest: a repeat is a referral within 12 months
+(365 days) of the same victim's previous referral *at the same Marac* (partitioned by
+marac_area and client_key, across every agency that referred to that Marac); referrals
+for one victim on one day at one Marac are one referral (every row but the first is a
+`same_day_duplicate`, left out of the views), and the previous referral is the latest on
+an earlier day. `lookback_complete_from` is the first day on which the store holds a full
+12 months of that Marac area's data before it: its data begins in the month of the
+earlier of its first referral and the first case at a service in the area (a case's
+referral is made after the case; stores are loaded by whole months, so a first record on
+the 3rd does not flag a year starting on the 1st). A referral before it may be a repeat
+of one the store never saw (catalogue/lookback.py flags those rates)."""
 
 
 LINKS_SQL = """
@@ -450,7 +485,7 @@ other_service as (
 )
 select referral_id,
        case when perpetrator_key is not null then max(meeting_date) over (
-           partition by client_key, perpetrator_key order by meeting_date
+           partition by marac_area, client_key, perpetrator_key order by meeting_date
            range between unbounded preceding and interval 1 day preceding) end
            as previous_same_perpetrator_date,
        case when linkage_key is not null
