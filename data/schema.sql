@@ -136,6 +136,15 @@ create table store.marac_links (
     supported_by_other_service_12m boolean
 );
 
+-- Derived by db.RETURNS_SQL after every build and import (schema 7): the cases that are a
+-- client's return to the same service within 365 days after a Marac referral from it,
+-- and whether the return was referred back to Marac. Cases not listed are not returns.
+create table store.case_returns (
+    case_id                varchar primary key,
+    returned_after_marac   boolean not null,
+    referred_back_to_marac boolean not null
+);
+
 create table store.import_log (
     import_id     varchar primary key,
     imported_at   timestamp not null,
@@ -201,9 +210,15 @@ select
               and c.housing_need is null then null
          else false end                                             as has_complex_needs,
     case when c.intake_date is not null and c.exit_date is not null
-         then date_diff('day', c.intake_date, c.exit_date) end      as days_supported
+         then date_diff('day', c.intake_date, c.exit_date) end      as days_supported,
+    -- Schema 7, missed Marac re-referrals (db.RETURNS_SQL): a return to the service within
+    -- 12 months of a Marac referral, and, of those, one not referred back to Marac.
+    coalesce(cr.returned_after_marac, false)                        as is_return_after_marac,
+    coalesce(cr.returned_after_marac and not cr.referred_back_to_marac, false)
+                                                                    as is_missed_rereferral
 from store.cases c
-left join store.services s using (service_id);
+left join store.services s using (service_id)
+left join store.case_returns cr using (case_id);
 
 create view main.cases as select * exclude (record_key, linkage_key) from store.cases_keyed;
 

@@ -51,6 +51,7 @@ ALLOWED_KEYS: dict[str, frozenset[str]] = {
         "risk_reduced", "feels_safer", "quality_of_life_improved", "has_children",
         "is_high_risk", "is_known_to_social_care", "is_closed", "is_male", "is_minoritised",
         "mental_health_need", "substance_use_need", "housing_need", "has_complex_needs",
+        "is_return_after_marac", "is_missed_rereferral",
     }),
     "marac_referrals": frozenset({
         "marac_area", "service_id", "referring_agency", "is_repeat", "is_partner_agency",

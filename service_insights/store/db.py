@@ -503,9 +503,53 @@ same-perpetrator repeat needs an earlier meeting day (same-day referrals are one
 service" a case at any service but the referral's own, open at some point in those days."""
 
 
+RETURNS_SQL = """
+create or replace table store.case_returns as
+with linked as (
+    -- Each Marac referral heard for a client of a service, from that service's case
+    -- (source 'case') or linked to it by a Marac file's service_client_ref.
+    select r.service_id, coalesce(r.service_client_key, r.client_key) as client_key,
+           r.meeting_date
+    from store.marac_referrals r
+    where r.service_id is not null
+      and (r.service_client_key is not null or r.source = 'case')
+),
+returns as (
+    select distinct c.case_id
+    from store.cases c
+    join linked m on m.service_id = c.service_id and m.client_key = c.client_key
+    join store.cases earlier
+      on earlier.service_id = c.service_id and earlier.client_key = c.client_key
+     and earlier.case_id <> c.case_id and earlier.referral_date < c.referral_date
+    where m.meeting_date < c.referral_date
+      and c.referral_date <= m.meeting_date + interval 365 day
+      and m.meeting_date >= earlier.referral_date
+),
+referred_back as (
+    select distinct c.case_id
+    from store.cases c
+    join linked m on m.service_id = c.service_id and m.client_key = c.client_key
+    where m.meeting_date between c.referral_date and c.referral_date + interval 365 day
+)
+select c.case_id,
+       true as returned_after_marac,
+       coalesce(c.marac_referred, false)
+           or c.case_id in (select case_id from referred_back) as referred_back_to_marac
+from store.cases c
+where c.case_id in (select case_id from returns)
+"""
+"""Issue 14's missed re-referral (store.case_returns in data/schema.sql): a case that is
+a client's return to the same service (a new case, after an earlier one) within 365 days
+after a Marac meeting that heard a referral from that service for that client, and
+whether the new case was referred to Marac again (marked on the case, or a linked
+referral heard within 365 days of its referral date). Worked out once per write, as the
+repeat is, so a query counts plain flags."""
+
+
 def derive(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DERIVE_SQL)
     con.execute(LINKS_SQL)
+    con.execute(RETURNS_SQL)
 
 
 def _remove_with_wal(tmp: Path) -> None:

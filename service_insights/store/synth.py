@@ -68,7 +68,7 @@ class Profile:
     mental_health: float = 0.40
     substance_use: float = 0.12
     housing: float = 0.30
-    needs_gap: float = 0.03  # how much lower each outcome's chance is with complex needs
+    needs_gap: float = 0.02  # how much lower each outcome's chance is with complex needs
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,13 @@ class Service:
 
 _P = Profile()
 SERVICES = [
-    Service("S01", "Ashcombe Idva Service", "idva", "E06000001", 1.2),
+    Service("S01", "Ashcombe Idva Service", "idva", "E06000001", 1.2,
+            replace(_P, needs_gap=0.25),
+            "clients with complex needs have far worse outcomes than its other clients"),
     Service("S02", "Ashcombe Community Outreach", "outreach", "E06000001", 0.8,
-            replace(_P, high_risk=0.30)),
+            replace(_P, high_risk=0.30, marac=0.55),
+            "high-risk clients who come back after a Marac referral are often not referred "
+            "back to Marac"),
     Service("S03", "Brindlehurst Family Idva", "idva", "E06000002", 1.1,
             replace(_P, children=0.74, social_care_known=0.80, whole_family=0.10),
             "most clients have children and most of those families are known to children's "
@@ -113,9 +117,7 @@ SERVICES = [
             replace(_P, returns=0.74),
             "Marac repeat rate above the expected 40%"),
     Service("S12", "Fenwold Refuge", "refuge", "E06000006", 0.5,
-            replace(_P, high_risk=0.58, mental_health=0.62, substance_use=0.25, housing=0.85,
-                    needs_gap=0.30),
-            "clients with complex needs have far worse outcomes than its other clients"),
+            replace(_P, high_risk=0.58, mental_health=0.62, substance_use=0.25, housing=0.85)),
     Service("S13", "Fenwold Young People's Service", "cyp", "E06000006", 0.4,
             replace(_P, young=0.25, high_risk=0.40, returns=0.25)),
     Service("S14", "Greyhaven Idva", "idva", "E06000007", 1.1,
