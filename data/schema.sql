@@ -212,10 +212,11 @@ select
     case when c.intake_date is not null and c.exit_date is not null
          then date_diff('day', c.intake_date, c.exit_date) end      as days_supported,
     -- Schema 7, missed Marac re-referrals (db.RETURNS_SQL): a return to the service within
-    -- 12 months of a Marac referral, and, of those, one not referred back to Marac.
+    -- 12 months of a Marac referral, and, of those at high risk (DASH 14+), one not
+    -- referred back to Marac.
     coalesce(cr.returned_after_marac, false)                        as is_return_after_marac,
-    coalesce(cr.returned_after_marac and not cr.referred_back_to_marac, false)
-                                                                    as is_missed_rereferral
+    coalesce(cr.returned_after_marac and not cr.referred_back_to_marac
+             and c.dash_score >= 14, false)                         as is_missed_rereferral
 from store.cases c
 left join store.services s using (service_id)
 left join store.case_returns cr using (case_id);
