@@ -21,18 +21,15 @@ from service_insights.exports import chart_files
 from service_insights.findings import evaluation
 from service_insights.store import db
 from tests.handmade import build, case, referral
-from tests.test_import import GOOD, fetch, sha
+from tests.test_import import GOOD, fetch, sha, write_csv
 from tests.test_import import run as run_cases
-from tests.test_import import write_csv
-from tests.test_marac_import import (  # noqa: F401 - fixtures
-    AREA_A,
-    AREA_B,
-    key,
-    run_marac,
-    store,
-    write_marac,
-)
+from tests.test_marac_import import AREA_A, AREA_B, run_marac, write_marac
+from tests.test_marac_import import key as _key_fixture
 from tests.test_marac_import import referral as marac_row
+from tests.test_marac_import import store as _store_fixture
+
+key = _key_fixture
+store = _store_fixture
 
 S1 = Scope(("S1",), ("E0000000A",), True, "Service 1")
 d = dt.date.fromisoformat
@@ -49,7 +46,7 @@ def hand_count(rows: list[tuple[str, str, dt.date]]) -> tuple[int, int]:
     for seen in days.values():
         ordered = sorted(seen)
         heard += len(ordered)
-        repeats += sum(1 for a, b in zip(ordered, ordered[1:]) if (b - a).days <= 365)
+        repeats += sum(1 for a, b in zip(ordered, ordered[1:], strict=False) if (b - a).days <= 365)
     return heard, repeats
 
 
@@ -126,27 +123,27 @@ def lookback_world(tmp_path, first_day: dt.date):
 
 
 def repeat_findings(path, fy: int):
-    store = db.Store(path)
+    conn = db.Store(path)
     try:
         report = evaluation.Report()
         entry = catalog.get(settings.get().queries_dir,
                             "findings/marac_repeat_rate_outside_range")
-        evaluation.evaluate_rule(store, entry, S1, periods.financial_year(fy),
+        evaluation.evaluate_rule(conn, entry, S1, periods.financial_year(fy),
                                  settings.get(), report, results.Audience(("S1",), ("S1",)))
         assert not report.errors, report.errors
         return report.findings
     finally:
-        store.close()
+        conn.close()
 
 
 def chart(path, qid: str, fy: int, scope: Scope = S1) -> results.ChartResult:
-    store = db.Store(path)
+    conn = db.Store(path)
     try:
         spec = catalog.get(settings.get().queries_dir, qid).spec
-        return results.run(store, spec, scope, periods.financial_year(fy), settings.get(),
+        return results.run(conn, spec, scope, periods.financial_year(fy), settings.get(),
                            results.Audience(("S1",), ("S1",)))
     finally:
-        store.close()
+        conn.close()
 
 
 def test_lookback_at_the_store_start_flags_the_rate_and_no_finding_fires(tmp_path):
@@ -241,16 +238,16 @@ def needs_rows(n, achieved, complex_):
 
 
 def needs_findings(path):
-    store = db.Store(path)
+    conn = db.Store(path)
     try:
         report = evaluation.Report()
         entry = catalog.get(settings.get().queries_dir, "findings/complex_needs_worse_outcomes")
-        evaluation.evaluate_rule(store, entry, S1, periods.financial_year(2024),
+        evaluation.evaluate_rule(conn, entry, S1, periods.financial_year(2024),
                                  settings.get(), report, results.Audience(("S1",), ("S1",)))
         assert not report.errors, report.errors
         return report.findings
     finally:
-        store.close()
+        conn.close()
 
 
 def wilson(k, n):
@@ -305,8 +302,9 @@ def test_needs_charts_count_like_plain_python(tmp_path):
 
 
 def missed_world(tmp_path, copies: int = 5):
-    """`copies` times (so no count is under 5 and suppressed) six clients of S1, each with a first case in June 2023 heard at Marac on 1 July 2023
-    (a referral from S1), and a second case:
+    """`copies` times (so no count is under 5 and suppressed) six clients of S1, each
+    with a first case in June 2023 heard at Marac on 1 July 2023 (a referral from S1),
+    and a second case:
     K1 - 1 May 2024, DASH 16, not referred: MISSED;
     K2 - 1 May 2024, DASH 16, referred on the case: referred back;
     K3 - 5 July 2024 (370 days after the meeting), DASH 16: not a return within 12 months;
@@ -316,7 +314,8 @@ def missed_world(tmp_path, copies: int = 5):
     K6 - second case at S2 (another service), DASH 16: not a return to the service.
     """
     cases, refs = [], []
-    second = {"K1": (d("2024-05-01"), 16, False, "S1"), "K2": (d("2024-05-01"), 16, True, "S1"),
+    second = {"K1": (d("2024-05-01"), 16, False, "S1"),
+              "K2": (d("2024-05-01"), 16, True, "S1"),
               "K3": (d("2024-07-05"), 16, False, "S1"), "K4": (d("2024-05-01"), 10, False, "S1"),
               "K5": (d("2024-05-01"), 20, False, "S1"), "K6": (d("2024-05-01"), 16, False, "S2")}
     for j in range(copies):
@@ -365,14 +364,14 @@ def test_missed_rereferral_finding_fires_above_the_threshold(tmp_path):
         cases.append(case(client_key=k, referral_date=d("2024-05-01"), dash_score=16,
                           marac_referred=i >= 15))
     path = build(tmp_path / "insights.duckdb", cases, refs)
-    store = db.Store(path)
+    conn = db.Store(path)
     try:
         report = evaluation.Report()
         entry = catalog.get(settings.get().queries_dir, "findings/missed_marac_rereferrals")
-        evaluation.evaluate_rule(store, entry, S1, periods.financial_year(2024),
+        evaluation.evaluate_rule(conn, entry, S1, periods.financial_year(2024),
                                  settings.get(), report, results.Audience(("S1",), ("S1",)))
     finally:
-        store.close()
+        conn.close()
     assert not report.errors and len(report.findings) == 1
     assert "50% of the clients who came back to Service 1" in report.findings[0].message
     assert "(15 of 30)" in report.findings[0].message
@@ -382,16 +381,16 @@ def test_perturbed_viewers_run_every_new_query(tmp_path):
     """The new charts and rules run through the cell-key pass for a viewer who sees
     perturbed counts (no count is left unkeyed, so none is withheld for that reason)."""
     path, _ = missed_world(tmp_path)
-    store = db.Store(path)
+    conn = db.Store(path)
     try:
         for qid in ("marac/missed_rereferrals", "needs/cases_by_complex_need",
                     "needs/outcomes_by_complex_needs", "findings/complex_needs_worse_outcomes",
                     "findings/missed_marac_rereferrals",
                     "findings/marac_repeat_rate_outside_range"):
             spec = catalog.get(settings.get().queries_dir, qid).spec
-            res = results.run(store, spec, ALL_SERVICES, periods.financial_year(2024),
+            res = results.run(conn, spec, ALL_SERVICES, periods.financial_year(2024),
                               settings.get())
             assert res.error is None, (qid, res.error)
             assert res.perturbed
     finally:
-        store.close()
+        conn.close()
