@@ -10,8 +10,8 @@ labels:
   complex_achieved: Cases of clients with complex needs engaged or with the outcome
   other_cases: cases of other clients
   other_achieved: Cases of other clients engaged or with the outcome
-  pct_complex: Share for clients with complex needs
-  pct_other: Share for other clients
+  pct_complex: The rate among clients with complex needs
+  pct_other: The rate among other clients
 counts: [complex_achieved, other_achieved]
 rates:
   pct_complex: {count: complex_achieved, base: complex_cases}

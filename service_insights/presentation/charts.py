@@ -327,10 +327,11 @@ def _line(result: ChartResult) -> go.Figure:
     else:
         _mark_significance_line(fig, result, y)
     _reference(fig, result, cats)
-    _mark_lookback(fig, result, cats)
     fig.update_xaxes(title_text=spec.x_label or spec.label(x), type="category")
     fig.update_yaxes(title_text=axis_title(result, y))
-    return _base_layout(fig, result)
+    # After the layout, which sets the footnote as the figure's annotations.
+    _mark_lookback(_base_layout(fig, result), result, cats)
+    return fig
 
 
 def _mark_lookback(fig: go.Figure, result: ChartResult, cats: list) -> None:
@@ -343,9 +344,10 @@ def _mark_lookback(fig: go.Figure, result: ChartResult, cats: list) -> None:
     if not flagged:
         return
     fig.add_vrect(x0=min(flagged) - 0.5, x1=max(flagged) + 0.5, fillcolor="#BDBDBD",
-                  opacity=0.35, line_width=0, layer="below",
-                  annotation_text="Look-back incomplete", annotation_position="top left",
-                  annotation_font=dict(size=12, color="#333"))
+                  opacity=0.35, line_width=0, layer="below")
+    fig.add_annotation(x=min(flagged) - 0.45, xref="x", y=0.01, yref="paper", xanchor="left",
+                       yanchor="bottom", showarrow=False, text="<b>Look-back incomplete</b>",
+                       font=dict(size=12, color="#333"), bgcolor="rgba(255,255,255,0.8)")
 
 
 def _error_bars(result: ChartResult, y: str, keys: list[tuple],
