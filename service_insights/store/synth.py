@@ -69,6 +69,9 @@ class Profile:
     substance_use: float = 0.12
     housing: float = 0.30
     needs_gap: float = 0.02  # how much lower each outcome's chance is with complex needs
+    # Share of Marac-referable episodes not referred after all (drawn from the needs
+    # stream, after every other draw, so the rest of the sample is unchanged).
+    unreferred: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ SERVICES = [
             replace(_P, needs_gap=0.25),
             "clients with complex needs have far worse outcomes than its other clients"),
     Service("S02", "Ashcombe Community Outreach", "outreach", "E06000001", 0.8,
-            replace(_P, high_risk=0.30, marac=0.55),
+            replace(_P, high_risk=0.30, unreferred=0.40),
             "high-risk clients who come back after a Marac referral are often not referred "
             "back to Marac"),
     Service("S03", "Brindlehurst Family Idva", "idva", "E06000002", 1.1,
@@ -315,6 +318,10 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     meeting = np.minimum(meeting, np.datetime64(AS_OF))
     agency = np.where(rng.random(mk) < 1 - p.partner_share, "police",
                       _pick(rng, _AGENCIES[1:], _AGENCY_NON_POLICE, mk))
+    # Episodes the service did not refer after all (issue 14's missed re-referrals), from
+    # the needs stream so no draw of the main stream moves.
+    kept = ~(nr.random(k) < p.unreferred)
+    cases = cases.with_columns(marac_referred=pl.Series(marac & kept))
     referrals = pl.DataFrame({
         "client_index": (client + client_offset)[marac],
         "marac_area": svc.area_code,
@@ -322,7 +329,7 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
         "meeting_date": _days(meeting),
         "referring_agency": agency.astype(str),
         "children_in_household": kids[marac].astype(np.int8),
-    })
+    }).filter(pl.Series(kept[marac]))
     return cases, referrals, m
 
 
