@@ -215,6 +215,12 @@ def perturb_counts(frame: pl.DataFrame, counts, keys: keying.Keying,
             # Plain lists: a chart has tens of rows, where Polars' own operations (and
             # the thread pool behind them) cost more than the lookup itself.
             dtype = schema[col]
+            if (dtype.is_integer() and schema[key].is_integer()
+                    and not frame[col].null_count() and not frame[key].null_count()):
+                new[col] = pl.Series(col, ptable.perturb_array(frame[col].to_numpy(),
+                                                               frame[key].to_numpy()),
+                                     dtype=dtype, strict=False)
+                continue
             new[col] = pl.Series(col, ptable.perturb(frame[col].to_list(),
                                                      frame[key].to_list()),
                                  dtype=dtype if dtype.is_integer() else pl.Float64,
@@ -364,7 +370,11 @@ def _perturbed_count(counts: pa.Array, key_sums: pa.Array, paths: pa.Array) -> p
         # Only the ptable results.py bound itself: never a path from a query's own text.
         raise cellkey.PtableError("That ptable is not the one configured (SI_PTABLE).")
     ptable = cellkey.load(Path(path))
-    return pa.array(ptable.perturb(counts.to_pylist(), key_sums.to_pylist()),
+    if counts.null_count or key_sums.null_count:
+        return pa.array(ptable.perturb(counts.to_pylist(), key_sums.to_pylist()),
+                        type=pa.int64())
+    # No nulls (the usual case): whole arrays, no Python value per cell.
+    return pa.array(ptable.perturb_array(counts.to_numpy(), key_sums.to_numpy()),
                     type=pa.int64())
 
 
