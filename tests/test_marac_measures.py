@@ -394,3 +394,9 @@ def test_perturbed_viewers_run_every_new_query(tmp_path):
             assert res.perturbed
     finally:
         conn.close()
+
+
+def test_lookback_with_no_referrals_flags_nothing(tmp_path):
+    path = build(tmp_path / "insights.duckdb", [case()])
+    res = chart(path, "marac/repeat_rate_by_quarter", 2024)
+    assert res.error is None and not res.lookback.incomplete and res.lookback_note == ""

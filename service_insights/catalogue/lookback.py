@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import polars as pl
+
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope, scoped_sql
 
@@ -55,7 +57,10 @@ def check(store, scope: Scope, start: dt.date, end: dt.date, settings) -> Lookba
     text, _ = scoped_sql(_SQL)
     res = store.query(text, {**scope.params(), "lookback_start": start, "lookback_end": end},
                       timeout_s=settings.query_timeout_s, max_rows=settings.max_rows)
-    frame = res.frame.filter(res.frame["incomplete"])
+    frame = res.frame
+    if frame.height == 0:  # no referrals at all: nothing to flag (columns may be untyped)
+        return Lookback()
+    frame = frame.filter(pl.col("incomplete").cast(pl.Boolean).fill_null(False))
     if frame.height == 0:
         return Lookback()
     latest = frame["complete_from"].max()
