@@ -20,6 +20,7 @@ finding:
   confidence: pct_repeat
 source: Service Insights rule; SafeLives Marac national dataset and guidance on reviewing Marac data
 notes: Fires when the 95% interval for the repeat rate lies wholly below the lower end or wholly above the upper end of the expected range (default 28% to 40%, set in data/reference.yaml). A repeat is a referral within 12 months of the same victim's previous referral at the same Marac (same-day referrals are one referral). Never fires for a service with a referral in the period heard less than 12 months after the store's data for its Marac area begins (look-back incomplete), as repeats before the data begins cannot be seen, so the rate would be understated.
+measure: {pct_repeat: marac_repeats}
 ---*/
 with per_service as (
     select

@@ -75,7 +75,7 @@ def note(mine: Lookback, benchmark: Lookback | None, period: Period, trend: bool
     starts = [lb.data_from for lb in (mine, benchmark) if lb and lb.data_from]
     since = f" (its data begins in {max(starts):%B %Y})" if starts else ""
     where = ("Some quarters" if trend else "This period") if mine.incomplete \
-        else "The all-services benchmark"
+        else "The benchmark"
     verb = "include" if where == "Some quarters" else "includes"
     return (f"Look-back incomplete: {where} {verb} Marac referrals heard less than 12 "
             f"months after the store's data for their Marac area begins{since}, so "

@@ -27,10 +27,10 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from service_insights.catalogue import keying, lookback, reference
+from service_insights.catalogue import comparators, keying, lookback, reference
 from service_insights.catalogue.catalog import QueryError, QuerySpec
 from service_insights.catalogue.periods import Period
-from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql
+from service_insights.catalogue.scope import Scope, scoped_sql
 from service_insights.protection import cellkey, disclosure
 from service_insights.settings import Settings
 from service_insights.store import db
@@ -84,6 +84,8 @@ class ChartResult:
     look-back (catalogue/lookback.py); None for other queries."""
     lookback_note: str = ""
     """The "look-back incomplete" sentence, empty when complete or not asked for."""
+    benchmark_scope: Scope | None = None
+    """The comparator's services the benchmark was drawn from (for the look-back check)."""
 
     def benchmark_label_for(self, column: str) -> str:
         if column in self.spec.counts and self.count_benchmark_label:
@@ -455,18 +457,23 @@ def service_count(store: db.Store) -> int:
 
 
 def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
-        settings: Settings, audience: Audience = EVERYONE) -> ChartResult:
+        settings: Settings, audience: Audience = EVERYONE,
+        comparator: str = "all") -> ChartResult:
     """The chart's data for `scope` as `audience` may see it (perturbed unless they hold
-    the records), and the all-services benchmark where it is safe; for a query with
-    `lookback: marac`, whether its repeat rate had a full 12-month look-back."""
-    result = _run_chart(store, spec, scope, period, settings, audience)
+    the records), and the `comparator`'s benchmark (catalogue/comparators.py) where it is
+    safe. The product's default comparator is services of the same type (Selection); this
+    function's default stays "all" so a caller that names none keeps its old meaning. For a
+    query with `lookback: marac`, whether its repeat rate had a full 12-month look-back
+    (in the selection and in the comparator's services)."""
+    result = _run_chart(store, spec, scope, period, settings, audience, comparator)
     if spec.lookback and result.error is None and result.data is not None:
         trend = "trend_start" in spec.params
         start = _two_years_before(period.end) if trend else period.start
         try:
             result.lookback = lookback.check(store, scope, start, period.end, settings)
-            bench = (lookback.check(store, ALL_SERVICES, start, period.end, settings)
-                     if result.benchmark is not None or result.overall else None)
+            bench = (lookback.check(store, result.benchmark_scope, start, period.end,
+                                    settings)
+                     if result.benchmark_scope is not None else None)
         except (db.QueryFailed, db.QueryTimeout) as exc:
             result.error = QueryError(spec.path, spec.line_of("lookback"),
                                       f"the look-back check failed: {exc}")
@@ -476,7 +483,9 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
 
 
 def _run_chart(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
-               settings: Settings, audience: Audience = EVERYONE) -> ChartResult:
+               settings: Settings, audience: Audience = EVERYONE,
+               comparator: str = "all") -> ChartResult:
+    """run() without the look-back check."""
     result = ChartResult(spec, scope, period, data_as_of=store.meta.get("data_as_of", ""),
                          data_kind=store.meta.get("data_kind", ""), audience=audience)
     perturb = not audience.exact(scope)
@@ -505,37 +514,37 @@ def _run_chart(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
     if not scope.services:
         result.benchmark_note = "The all-services benchmark is not shown: no services are selected."
         return result
-    total = service_count(store)
-    # Services outside everything this viewer may see (not only outside the selection):
-    # otherwise the benchmark minus the services they can see gives the ones they cannot.
-    seen = set(scope.services) | set(audience.visible or ())
-    outside = total - len(seen)
-    if outside < settings.min_other_services:
-        where = "your selection" if audience.visible is None else "the services you can see"
-        result.benchmark_note = (
-            f"The all-services benchmark is not shown: fewer than "
-            f"{settings.min_other_services} services lie outside {where}, so {where} could "
-            "be subtracted from it.")
+    # Services outside everything this viewer may see (not only outside the selection)
+    # count towards the comparator's minimum: otherwise the benchmark minus the services
+    # they can see gives the ones they cannot (comparators.pool).
+    chosen = comparators.pool(store, scope, comparator, settings.min_other_services,
+                              audience.visible)
+    if chosen.scope is None:
+        result.benchmark_note = chosen.note
+        result.benchmark_label = chosen.label
         return result
+    result.benchmark_scope = chosen.scope
     try:
-        bench, _, bench_unkeyed = _fetch(store, spec, ALL_SERVICES, period, settings, True)
+        bench, _, bench_unkeyed = _fetch(store, spec, chosen.scope, period, settings, True)
     except _Failure as exc:
         result.error = exc.error
         return result
+    result.benchmark_label = chosen.label
     if spec.chart == "funnel":
-        # Only the all-services rate is kept: other services' own rows never leave here.
+        # Only the comparator's rate is kept: other services' own rows never leave here.
         result.overall = _overall(spec, bench)
         return result
     protected = _protect(spec, bench, settings, True, bench_unkeyed)
     scaled = [c for c in spec.y if c in spec.counts]
     if scaled:
         # Counts are compared with an average service of the same size of selection;
-        # suppression above judged the real all-services counts, not the average.
+        # suppression above judged the real pooled counts, not the average.
         n = len(scope.services or ())
+        total = chosen.size or service_count(store)
         protected.frame = protected.frame.with_columns(
             [(pl.col(c) * (n / total)).alias(c) for c in scaled])
-        result.count_benchmark_label = ("All-services average per service" if n == 1
-                                        else f"All-services average for {n} services")
-    result.benchmark_label = "All services"
+        base = "All-services" if chosen.kind == "all" else chosen.label
+        result.count_benchmark_label = (f"{base} average per service" if n == 1
+                                        else f"{base} average for {n} services")
     result.benchmark = protected
     return result
