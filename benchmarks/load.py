@@ -56,7 +56,7 @@ FINISHED_EARLY_FOR_RERUN = 2
 # The pages a user of the dashboard moves between (analysts' pages, the pack and the
 # workbench are left out: they are not what twenty people click through at once).
 PAGES = ("Home", "Overview", "Children and families", "Marac", "Risk and outcomes",
-         "Equality and access", "Findings: where to adapt", "Compare services")
+         "Complex needs", "Equality and access", "Findings: where to adapt", "Compare services")
 TARGET_P95_S = 1.0
 
 

@@ -23,7 +23,7 @@ serving.preload()
 before = set(sys.modules)
 from streamlit.testing.v1 import AppTest
 loaded_by_testing = set(sys.modules) - before
-pages = ["home", "overview", "children", "marac", "risk", "equality", "findings",
+pages = ["home", "overview", "children", "marac", "risk", "needs", "equality", "findings",
          "compare", "report_pack", "query_health"]
 errors = []
 for page in pages:
