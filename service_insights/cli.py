@@ -20,6 +20,14 @@ def _run(args: argparse.Namespace) -> int:
     """Serve serve.py (the dashboard plus its sign-in routes, an st.App) with uvicorn, on
     127.0.0.1 unless --address says otherwise: put it behind a reverse proxy with TLS to
     reach it from other machines (README)."""
+    if args.workers < 1:
+        print(f"run: --workers must be 1 or more, not {args.workers}.", file=sys.stderr)
+        return 2
+    if args.workers > 1 or args.nginx_conf:
+        from service_insights import serving
+
+        return serving.run_workers(args.workers, args.port, args.proxy_listen,
+                                   args.nginx_conf)
     app = settings.ROOT / "serve.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
            "--server.address", args.address, "--browser.gatherUsageStats", "false"]
@@ -425,6 +433,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--headless", action="store_true",
                      help="do not try to open a browser window (for a server, or when "
                      "starting it from a script)")
+    # Serving a team (service_insights/serving.py; README "Running it for an organisation").
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="start N dashboard processes on one store, on ports PORT+1..PORT+N, "
+                     "behind nginx on PORT with sticky sessions (default 1: one process, "
+                     "no nginx)")
+    run.add_argument("--proxy-listen", metavar="ADDR:PORT",
+                     help="with --workers: where nginx listens (default 127.0.0.1:PORT); "
+                     "put your TLS proxy in front of it")
+    run.add_argument("--nginx-conf", type=Path, metavar="PATH",
+                     help="with --workers: write the nginx configuration to PATH and start "
+                     "only the workers, for an nginx you run yourself")
     run.set_defaults(func=_run)
     sample = sub.add_parser(
         "sample", help="build the synthetic sample database",

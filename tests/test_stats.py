@@ -50,3 +50,13 @@ def test_funnel_position():
     assert stats.funnel_position(50, 100, 31.0) == "above 99.8% limit"
     assert stats.funnel_position(31, 100, 31.0) == "within limits"
     assert stats.funnel_position(10, 100, 31.0) == "below 99.8% limit"
+
+
+def test_wilson_takes_a_perturbed_count_above_its_base_as_all_of_it():
+    # Found by the load test: a protected count of 12 over a protected base of 10 (each
+    # perturbed on its own) raised "math domain error" and broke the Risk page. Taken as
+    # 10 of 10: by hand, with z = 1.96, the low end is 1 / (1 + z^2/10) = 72.25%.
+    ci = stats.wilson(12, 10)
+    assert ci is not None
+    assert abs(ci.low - 100 / (1 + 1.96**2 / 10)) < 0.05
+    assert abs(ci.high - 100.0) < 1e-9

@@ -34,6 +34,9 @@ def wilson(count: int, base: int, z: float = Z95) -> Interval | None:
     """The Wilson score interval for count/base, in percent; None without a base."""
     if base is None or count is None or base <= 0:
         return None
+    # Counts and bases are perturbed independently (cell key method), so a protected
+    # count can exceed its protected base: the proportion is at most 1, never more.
+    count = min(max(count, 0), base)
     p = count / base
     z2 = z * z
     denom = 1 + z2 / base

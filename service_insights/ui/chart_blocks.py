@@ -24,6 +24,9 @@ from service_insights.presentation import captions, charts
 from service_insights.ui import downloads, lifecycle, signin, tables
 from service_insights.ui.filters import current_selection
 
+SHARED_FIGURES = 300
+"""Live figures kept for all sessions (_shared_figure); each is about 150 KB."""
+
 
 class _Uncached(Exception):
     """Carries a failed result out of the cached function, so failures are not cached."""
@@ -62,15 +65,34 @@ def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalo
 
 @st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
 def _cached_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period,
-                   audience: results.Audience):
+                   audience: results.Audience, comparator: str = comparators.DEFAULT):
     # Building a figure (Plotly's validation) costs more than the query behind it, so the
-    # figure is cached under the same key as its result.
-    return charts.build(_cached_result(store_key, qid, digest, scope, period, audience))
+    # figure is cached under the same key as its result (everything that changes the
+    # result changes the figure: the store build, the query, scope, period, audience and
+    # comparator).
+    return charts.build(_cached_result(store_key, qid, digest, scope, period, audience,
+                                       comparator))
 
 
-def figure(res: results.ChartResult):
-    return _cached_figure(lifecycle.store_key(), res.spec.id, res.spec.digest, res.scope,
-                          res.period, res.audience)
+@st.cache_resource(ttl=3600, max_entries=SHARED_FIGURES, show_spinner=False)
+def _shared_figure(store_key: tuple, qid: str, digest: str, scope: Scope, period: Period,
+                   audience: results.Audience, comparator: str = comparators.DEFAULT):
+    # The recently drawn figures as live objects shared by every session, over the
+    # pickled cache above: st.cache_data unpickles a fresh Figure on every hit (15 ms a
+    # chart, the largest part of a cached page's run; benchmarks/load.py). Live figures
+    # are ~150 KB against ~8 KB pickled, so only SHARED_FIGURES of them are kept (about
+    # 45 MB); a figure that falls out is unpickled from the 2,000 below, not rebuilt.
+    # Safe to share: nothing changes a figure once built (st.plotly_chart serialises a
+    # copy, Figure.to_dict; exports build their own). Same key as the result, so one
+    # viewer's figure is never another's (tests/test_shared_figures.py attacks that).
+    return _cached_figure(store_key, qid, digest, scope, period, audience, comparator)
+
+
+def figure(res: results.ChartResult, comparator: str = comparators.DEFAULT):
+    """The figure of `res`, which `comparator` (the selection's) produced: a ChartResult
+    does not carry its comparator, so the caller names it, and it is part of the key."""
+    return _shared_figure(lifecycle.store_key(), res.spec.id, res.spec.digest, res.scope,
+                          res.period, res.audience, comparator)
 
 
 def show_error(error: catalog.QueryError, title: str | None = None) -> None:
@@ -96,7 +118,7 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
             st.markdown(f"**{spec.title}**")
             tables.show(charts.table_frame(res))
         else:
-            st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
+            st.plotly_chart(figure(res, selection.comparator), width="stretch", key=f"chart-{qid}",
                             theme=None, config=tables.FIGURE_CONFIG)
         st.caption(captions.caption(res))
         downloads.download_buttons(res, key=qid)
