@@ -25,7 +25,11 @@ create table store.services (
     name         varchar not null,
     service_type varchar not null
         check (service_type in ('idva', 'outreach', 'cyp', 'refuge', 'perpetrator')),
-    area_code    varchar not null
+    area_code    varchar not null,
+    -- Schema 7: staffing registered for the service (full-time equivalents; blank when
+    -- not given), set against the SafeLives capacity guidance on the Marac page.
+    idva_fte     decimal(6, 2) check (idva_fte >= 0),
+    admin_fte    decimal(6, 2) check (admin_fte >= 0)
 );
 
 create table store.cases (
@@ -161,7 +165,7 @@ create view main.areas as select * from store.areas;
 
 create view main.services as
 select s.service_id, s.name, s.service_type, s.area_code,
-       a.name as area_name, a.region
+       a.name as area_name, a.region, s.idva_fte, s.admin_fte
 from store.services s
 left join store.areas a using (area_code);
 

@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 _READ_ONLY_CONFIG = {
     "enable_external_access": False,
