@@ -190,7 +190,13 @@ select
     c.gender = 'male'                                               as is_male,
     c.ethnicity in ('black', 'asian', 'mixed', 'other')             as is_minoritised,
     case when c.intake_date is not null and c.exit_date is not null
-         then date_diff('day', c.intake_date, c.exit_date) end      as days_supported
+         then date_diff('day', c.intake_date, c.exit_date) end      as days_supported,
+    -- Schema 7 (issue 15), each defined here once: the wait from referral to first
+    -- contact (intake), and whether a closed case has any outcome recorded at exit.
+    date_diff('day', c.referral_date, c.intake_date)                as days_to_intake,
+    c.exit_date is not null and (c.abuse_ceased is not null or c.risk_reduced is not null
+        or c.feels_safer is not null or c.quality_of_life_improved is not null)
+                                                                    as has_exit_outcomes
 from store.cases c
 left join store.services s using (service_id);
 
