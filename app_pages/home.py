@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from service_insights.ui import chart_blocks, filters, findings_blocks
+from service_insights.ui import chart_blocks, filters, findings_blocks, trend_blocks
 
 selection = filters.current_selection()
 st.title("Service Insights")
@@ -12,4 +12,5 @@ st.write(
     "period, area and service in the sidebar."
 )
 chart_blocks.render_page("home", selection)
+trend_blocks.trend_summary(selection)
 findings_blocks.findings_teaser(selection)

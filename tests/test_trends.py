@@ -47,9 +47,9 @@ def test_second_route_fingertips_slope_form():
     n = [429, 491, 502, 552, 562]
     t = [1, 2, 3, 4, 5]
     p = sum(r) / sum(n)
-    t_bar = sum(ni * ti for ni, ti in zip(n, t)) / sum(n)
-    top = sum(ni * (ri / ni - p) * (ti - t_bar) for ri, ni, ti in zip(r, n, t)) ** 2
-    bottom = p * (1 - p) * sum(ni * (ti - t_bar) ** 2 for ni, ti in zip(n, t))
+    t_bar = sum(ni * ti for ni, ti in zip(n, t, strict=True)) / sum(n)
+    top = sum(ni * (ri / ni - p) * (ti - t_bar) for ri, ni, ti in zip(r, n, t, strict=True)) ** 2
+    bottom = p * (1 - p) * sum(ni * (ti - t_bar) ** 2 for ni, ti in zip(n, t, strict=True))
     stat, numerator = trends.chi2_trend(r, n)
     assert stat == pytest.approx(top / bottom)
     assert numerator < 0

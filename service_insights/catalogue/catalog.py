@@ -453,9 +453,10 @@ def _finding(data: dict, rel: str, ln, chart: str, counts, rates, measures) -> d
                                         f"{', '.join(FINDING_KEYS)} (found: {got})"))
     out = {k: _str(raw[k], f"finding.{k}", line, rel) for k in FINDING_KEYS}
     _column(out["subject"], "finding.subject", line, rel)
-    if out["confidence"] not in rates:
+    if out["confidence"] not in rates and out["confidence"] not in measures:
         raise QueryFileError(QueryError(rel, line, f"finding.confidence '{out['confidence']}' "
-                                        "must be a column declared under 'rates'"))
+                                        "must be a column declared under 'rates' (or, for a "
+                                        "figure proportional to a count, 'measures')"))
     for key in ("message", "recommendation"):
         try:
             template_fields(out[key])

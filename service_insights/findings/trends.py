@@ -121,3 +121,61 @@ METHOD_NOTE = (
     "Trend: OHID Fingertips' recent-trend method: the chi-squared test for linear trend "
     "on the last five financial years (each year's protected count and base), marked "
     "only when significant at the 0.1% level; quarterly figures are not tested.")
+
+
+TREND_QUERY = "overview/headline_rates_by_year"
+"""The annual series of the headline measures (one row per year and measure, with its
+protected count, base and the measure's polarity), drawn on Overview and marked on Home."""
+
+
+@dataclass(frozen=True)
+class MeasureTrend:
+    measure: str
+    polarity: str
+    latest_year: str | None
+    latest: float | None
+    """The latest year's rate (protected), in percent."""
+    comparator: float | None
+    """The comparator's rate for the same year, when there is one."""
+    worse_than_comparator: bool
+    """The latest year's 95% interval lies wholly on the worse side of the comparator."""
+    trend: Trend
+
+    @property
+    def alert(self) -> bool:
+        """Fingertips' flag: worse than the comparator and getting worse."""
+        return self.worse_than_comparator and self.trend.worse
+
+
+def measure_trends(result) -> list[MeasureTrend]:
+    """Each measure of a TREND_QUERY result (catalogue/results.ChartResult) with its
+    marker, judged on the protected counts the viewer sees, and its comparison with the
+    benchmark for the latest year."""
+    from service_insights.findings import stats
+
+    if result.data is None:
+        return []
+    frame = result.data.frame
+    bench = {}
+    if result.benchmark is not None:
+        for row in result.benchmark.frame.iter_rows(named=True):
+            bench[(row["measure"], row["financial_year"])] = row["pct"]
+    out = []
+    for measure in dict.fromkeys(frame["measure"].to_list()):
+        rows = sorted((r for r in frame.iter_rows(named=True) if r["measure"] == measure),
+                      key=lambda r: r["financial_year"])
+        polarity = rows[0]["polarity"] or NO_POLARITY
+        trend = recent_trend([r["financial_year"] for r in rows], [r["n"] for r in rows],
+                             [r["base"] for r in rows], polarity)
+        last = rows[-1]
+        comparator = bench.get((measure, last["financial_year"]))
+        worse = False
+        if comparator is not None and last["n"] is not None and last["base"]:
+            interval = stats.wilson(int(last["n"]), int(last["base"]))
+            if interval is not None and polarity == HIGHER_IS_BETTER:
+                worse = interval.upper < comparator
+            elif interval is not None and polarity == LOWER_IS_BETTER:
+                worse = interval.lower > comparator
+        out.append(MeasureTrend(measure, polarity, last["financial_year"], last["pct"],
+                                comparator, worse, trend))
+    return out

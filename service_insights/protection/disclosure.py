@@ -14,10 +14,9 @@ KPIs and exports alike and takes its rules from settings, never from a query hea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import math
 
 import polars as pl
 

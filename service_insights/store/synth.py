@@ -45,7 +45,8 @@ AREAS = [
 
 _IDVA_COVER = {"E06000001": 0.55}
 """Registered Idva FTE as a share of what SafeLives guidance implies for the area's Marac
-volume (100 cases a year per FTE); areas not listed are staffed at 1.05 to 1.3 of it."""
+volume (100 cases a year per FTE); areas not listed are staffed at 1.3 to 1.5 of it (volumes grow over the five years, so
+the latest year needs more than the average)."""
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def generate(n_cases: int = 50_000, seed: int = 20240401) -> Sample:
         need = volume.get(svc.area_code, 0) / years / 100
         holders = [x for x in SERVICES if x.area_code == svc.area_code
                    and x.service_type in ("idva", "outreach")]
-        cover = _IDVA_COVER.get(svc.area_code, float(fte_rng.uniform(1.05, 1.3)))
+        cover = _IDVA_COVER.get(svc.area_code, float(fte_rng.uniform(1.3, 1.5)))
         share = round(need * cover / len(holders), 1) if svc in holders else 0.0
         first_idva = next((x for x in holders if x.service_type == "idva"), None)
         admin = (round(volume.get(svc.area_code, 0) / years / 400 * max(cover, 0.9), 1)
