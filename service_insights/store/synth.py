@@ -45,8 +45,8 @@ AREAS = [
 
 _IDVA_COVER = {"E06000001": 0.55}
 """Registered Idva FTE as a share of what SafeLives guidance implies for the area's Marac
-volume (100 cases a year per FTE); areas not listed are staffed at 1.3 to 1.5 of it (volumes grow over the five years, so
-the latest year needs more than the average)."""
+volume (100 cases a year per FTE); areas not listed are staffed at 1.3 to 1.5 of it
+(volumes grow over the five years, so the latest year needs more than the average)."""
 
 
 @dataclass(frozen=True)
