@@ -15,7 +15,7 @@ import streamlit as st
 
 from service_insights import settings
 from service_insights.access import grants
-from service_insights.catalogue import catalog, reference, results
+from service_insights.catalogue import catalog, coverage, reference, results
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope
 from service_insights.catalogue.selection import Selection
@@ -96,11 +96,18 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
         else:
             st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
                             theme=None, config=tables.FIGURE_CONFIG)
+        if coverage.is_outcome_chart(spec):
+            st.info(coverage.sentence(_result_or_none(coverage.COVERAGE_QUERY, selection)))
         st.caption(captions.caption(res))
         downloads.download_buttons(res, key=qid)
         if spec.notes:
             with st.expander("Definitions and sources"):
                 st.caption(spec.notes)
+
+
+def _result_or_none(qid: str, selection: Selection) -> results.ChartResult | None:
+    res = chart_result(qid, selection)
+    return None if isinstance(res, catalog.QueryError) else res
 
 
 def _render_kpis(res: results.ChartResult) -> None:
