@@ -104,6 +104,11 @@ class ChartResult:
             return None
         if col in bases and len(set(values)) == 1:
             return int(values[0])
+        if col in bases and spec.x in frame.columns and any(
+                isinstance(q, tuple) for q in spec.quantiles.values()):
+            # Several statistics (median, 90th percentile) per x share one base: once each.
+            firsts = dict(zip(frame[spec.x].to_list(), frame[col].to_list(), strict=True))
+            return int(sum(v for v in firsts.values() if v is not None))
         return int(sum(values))
 
 

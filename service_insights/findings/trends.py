@@ -173,9 +173,9 @@ def measure_trends(result) -> list[MeasureTrend]:
         if comparator is not None and last["n"] is not None and last["base"]:
             interval = stats.wilson(int(last["n"]), int(last["base"]))
             if interval is not None and polarity == HIGHER_IS_BETTER:
-                worse = interval.upper < comparator
+                worse = interval.high < comparator
             elif interval is not None and polarity == LOWER_IS_BETTER:
-                worse = interval.lower > comparator
+                worse = interval.low > comparator
         out.append(MeasureTrend(measure, polarity, last["financial_year"], last["pct"],
                                 comparator, worse, trend))
     return out
