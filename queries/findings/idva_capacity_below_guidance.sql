@@ -49,7 +49,7 @@ per_area as (
 select
     p.area_name,
     p.referrals,
-    round(p.referrals / d.years, 0)                               as cases_a_year,
+    round(p.referrals / d.years)::bigint                         as cases_a_year,
     round(p.referrals / d.years / $marac_cases_per_idva_fte, 1)   as idva_fte_implied,
     round(r.idva_fte, 1)                                          as idva_fte_registered
 from per_area p

@@ -20,7 +20,7 @@ from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope
 from service_insights.catalogue.selection import Selection
 from service_insights.findings import significance, stats
-from service_insights.presentation import captions, charts
+from service_insights.presentation import capacity, captions, charts
 from service_insights.ui import downloads, lifecycle, signin, tables
 from service_insights.ui.filters import current_selection
 
@@ -91,7 +91,11 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
         if spec.chart == "kpi":
             _render_kpis(res)
         elif spec.chart == "table":
-            st.markdown(f"**{spec.title}**")
+            if spec.id == capacity.CAPACITY_QUERY and res.data.frame.height:
+                st.plotly_chart(capacity.figure(res), width="stretch", key=f"chart-{qid}",
+                                theme=None, config=tables.FIGURE_CONFIG)
+            else:
+                st.markdown(f"**{spec.title}**")
             tables.show(charts.table_frame(res))
         else:
             st.plotly_chart(figure(res), width="stretch", key=f"chart-{qid}",
