@@ -140,7 +140,8 @@ def services(path: Path | None = None) -> pl.DataFrame:
         return pl.DataFrame(schema={"service_id": pl.String, "name": pl.String})
     s = db.Store(path)
     try:
-        return s.query("select service_id, name, service_type, area_code, idva_fte, admin_fte "
+        return s.query("select service_id, name, service_type, area_code, "
+                       "idva_fte::double as idva_fte, admin_fte::double as admin_fte "
                        "from main.services "
                        "order by service_id").frame
     finally:
