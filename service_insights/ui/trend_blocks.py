@@ -30,7 +30,8 @@ def trend_summary(selection: Selection) -> None:
     who = res.benchmark_label or "the comparator"
     alerts = [m for m in items if m.alert]
     for m in alerts:
-        st.error(
+        # A warning, not st.error: st.error is kept for things that went wrong.
+        st.warning(
             f"**Worse than {who.lower() if who == 'All services' else who} and getting "
             f"worse: {m.measure}.** {_pct(m.latest)} in {m.latest_year} against "
             f"{_pct(m.comparator)} at {who.lower() if who == 'All services' else who}; "
