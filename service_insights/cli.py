@@ -401,9 +401,11 @@ def _services_list(args: argparse.Namespace) -> int:
     from service_insights.store import registry
 
     for row in registry.services().iter_rows(named=True):
-        fte = "\t".join("" if row[c] is None else f"{row[c]:g}" for c in ("idva_fte", "admin_fte"))
+        fte = [row.get(c) for c in ("idva_fte", "admin_fte")]
+        extra = ("\t" + "\t".join("" if v is None else f"{v:g}" for v in fte)
+                 if any(v is not None for v in fte) else "")  # FTE only when registered
         print(f"{row['service_id']}\t{row['service_type']}\t{row['area_code']}\t{row['name']}"
-              f"\t{fte}")
+              f"{extra}")
     return 0
 
 

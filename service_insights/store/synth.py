@@ -70,7 +70,7 @@ class Profile:
     extra_wait: float = 0.0  # mean extra days from referral to first contact (exponential)
     stay_factor: float = 1.0  # scales the length of support
     outcome_recorded: float = 0.92  # share of closed cases with outcomes recorded
-    whole_family_trend: float = 0.0  # change in `whole_family` a financial year
+    whole_family_trend: float = 0.0  # change in `whole_family` a financial year, to 2024-25
 
 
 @dataclass(frozen=True)
@@ -260,8 +260,9 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     marac = (risk == "high") & (rng.random(k) < p.marac) & can_refer
     kids = n_children[client]
     family = kids > 0
+    # `whole_family` is the 2024-25 level; a trend moves earlier years away from it.
     fy = (day / 365.25).astype(int)  # 0 for 2020-21 ... 4 for 2024-25
-    wfs = rng.random(k) < np.clip(p.whole_family + p.whole_family_trend * (fy - 2), 0.01, 0.99)
+    wfs = rng.random(k) < np.clip(p.whole_family + p.whole_family_trend * (fy - 4), 0.01, 0.99)
     helped = family & wfs
     base = np.where(risk == "high", 0.56, np.where(risk == "medium", 0.64, 0.72)) + 0.08 * helped
     months = np.round(rng.lognormal(np.log(p.abuse_months), 0.8, size=k)).astype(int)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from service_insights.catalogue.selection import Selection
 from service_insights.findings import trends
-from service_insights.ui import chart_blocks
+from service_insights.ui import chart_blocks, tables
 
 
 def _pct(value: float | None) -> str:
@@ -47,7 +47,7 @@ def trend_summary(selection: Selection) -> None:
         "Recent trend (5 years)": f"{m.trend.symbol} {m.trend.marker}",
     } for m in items]
     if rows:
-        st.dataframe(pl.DataFrame(rows), hide_index=True, use_container_width=True)
+        tables.show(pl.DataFrame(rows))
     st.caption(trends.METHOD_NOTE + " Better or worse is said only where a higher figure is "
                "clearly better (the whole-family offer, outcomes recorded, partner-agency "
                "referrals); the others describe the caseload and are marked increasing or "
