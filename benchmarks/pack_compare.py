@@ -24,19 +24,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import run as bench  # noqa: E402 - benchmarks/run.py: the store and the scope
 
-_WORKER = """
-import sys, time
-sys.path.insert(0, ".")
-from service_insights import settings
-from service_insights.catalogue import periods
-from service_insights.catalogue.scope import Scope
-from service_insights.exports import report_pack
-from service_insights.store import db
-store, cfg = db.Store(sys.argv[1]), settings.get()
-area = store.query("select area_code from main.services where service_id = $s",
-                   {"s": sys.argv[2]}).frame["area_code"][0]
-scope = Scope((sys.argv[2],), (area,), True, sys.argv[2])
-period = periods.financial_year(sys.argv[3])
+_WORKER = bench.PACK_PRELUDE + """
 report_pack.build(store, scope, period, cfg)  # warm: the browser starts, files are read
 print("ready", flush=True)
 for line in sys.stdin:

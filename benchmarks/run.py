@@ -267,8 +267,11 @@ def _wall_and_cpu_ms(fns: list[Callable[[], object]], repeats: int
         fn()
     wall: list[list[float]] = [[] for _ in fns]
     cpu: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
+    for r in range(repeats):
+        # Alternate the order each round (ABBA), so neither function always runs on
+        # caches the other has just warmed.
+        order = list(enumerate(fns)) if r % 2 == 0 else list(enumerate(fns))[::-1]
+        for i, fn in order:
             c, t = time.process_time(), time.perf_counter()
             fn()
             wall[i].append((time.perf_counter() - t) * 1000)
@@ -294,8 +297,10 @@ def section_perturbation(ctx: Context) -> list[Row]:
                 def fetch(spec=spec, perturb=True, store=store):
                     return results._fetch(store, spec, AREA_SCOPE, period, cfg, perturb)
 
+                # At least 9 rounds: a small chart's query takes about 10 ms, where one
+                # slow round moves a median of 3 by more than the 10% being measured.
                 (p_ms, e_ms), (p_cpu, e_cpu) = _wall_and_cpu_ms(
-                    [fetch, lambda spec=spec: fetch(spec, False)], ctx.repeats)
+                    [fetch, lambda spec=spec: fetch(spec, False)], max(ctx.repeats, 9))
                 ratio = p_ms / e_ms if e_ms else float("nan")
                 ratios.append(ratio)
                 cpu_ratios.append(p_cpu / e_cpu if e_cpu else float("nan"))
@@ -339,21 +344,27 @@ def section_pages(ctx: Context) -> list[Row]:
     pages = sorted(p.stem for p in (ROOT / "app_pages").glob("*.py"))
     rows = []
 
-    def app(page: str) -> AppTest:
+    def app(page: str, comparator: str | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
         at.session_state["services"] = [SERVICE]
         at.session_state["fy"] = FY
+        if comparator:
+            at.session_state["comparator"] = comparator
         at.switch_page(f"app_pages/{page}.py")
         return at
 
     app("home").run()  # imports and first connection, outside the timings
     reset_peak()
-    for page in pages:
+    # Every page with the default comparator (services of the same type), then the pages
+    # whose every chart runs a second, pooled query against the other comparators.
+    cases = [(page, None) for page in pages] + [
+        ("home", "all"), ("home", "region"), ("compare", "region"), ("overview", "all")]
+    for page, comparator in cases:
         cold, cached = [], []
         for _ in range(max(1, ctx.repeats // 2)):
             st.cache_data.clear()
             st.cache_resource.clear()
-            at = app(page)
+            at = app(page, comparator)
             t = time.perf_counter()
             at.run()
             cold.append((time.perf_counter() - t) * 1000)
@@ -363,7 +374,8 @@ def section_pages(ctx: Context) -> list[Row]:
             at.run()
             cached.append((time.perf_counter() - t) * 1000)
         c, w = statistics.median(cold), statistics.median(cached)
-        rows.append(Row("pages", size_label(n), page, f"cold {c:,.0f} ms",
+        name = f"{page} (comparator: {comparator})" if comparator else page
+        rows.append(Row("pages", size_label(n), name, f"cold {c:,.0f} ms",
                         f"cached {w:,.0f} ms",
                         f"<{TARGET_PAGE_COLD_MS} / <{TARGET_PAGE_CACHED_MS} ms",
                         c < TARGET_PAGE_COLD_MS and w < TARGET_PAGE_CACHED_MS, peak_mb()))
@@ -504,7 +516,7 @@ def section_pandas(ctx: Context) -> list[Row]:
     return rows
 
 
-_PACK = """
+PACK_PRELUDE = """
 import resource, sys, time
 sys.path.insert(0, ".")
 from service_insights import settings
@@ -517,6 +529,11 @@ area = store.query("select area_code from main.services where service_id = $s",
                    {"s": sys.argv[2]}).frame["area_code"][0]
 scope = Scope((sys.argv[2],), (area,), True, sys.argv[2])
 period = periods.financial_year(sys.argv[3])
+"""
+"""A pack process's start (argv: store, service, financial year): for the pack section
+and pack_compare.py."""
+
+_PACK = PACK_PRELUDE + """
 spec = catalog.get(cfg.queries_dir, "children/whole_family_support_by_social_care").spec
 t = time.perf_counter()
 res = results.run(store, spec, scope, period, cfg)
@@ -575,59 +592,54 @@ TARGET_IMPORT_S = 60
 TARGET_IMPORT_MB = 3 * 1024
 
 
+def _timed_import(ctx: Context, section: str, what: str, write, fresh, script=None
+                  ) -> list[Row]:
+    """A 1M-row file (200k with --quick) written by `write`, imported into a store made
+    by `fresh`, in its own process (wall time and peak memory are the import's alone)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import import_benchmark  # beside this script
+
+    rows = 1_000_000 if not ctx.quick else 200_000
+    tmp = Path(tempfile.mkdtemp(prefix=f"si-bench-{section}-"))
+    try:
+        export, store = tmp / "export.csv", tmp / "insights.duckdb"
+        write(export, rows)
+        fresh(store)
+        try:
+            done = import_benchmark.run_import(export, store, import_benchmark.import_env(),
+                                               *([script] if script else []))
+        except RuntimeError as exc:
+            ctx.notes.append(f"{section}: failed: {str(exc)[-500:]}")
+            return []
+        return [Row(section, size_label(rows), f"{done.rows:,}-row {what}",
+                    f"{done.wall_s:,.1f} s", f"{export.stat().st_size / 2**20:,.0f} MB file",
+                    f"<{TARGET_IMPORT_S} s, <{TARGET_IMPORT_MB:,} MB",
+                    done.wall_s < TARGET_IMPORT_S and done.peak_mb < TARGET_IMPORT_MB,
+                    done.peak_mb)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def section_import(ctx: Context) -> list[Row]:
-    """A 1M-row CSV export imported into a fresh store for real records, in its own
-    process (wall time and peak memory are the import's alone)."""
+    """A 1M-row CSV export imported into a fresh store for real records."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import import_benchmark  # beside this script
 
     from service_insights.ingest import fixture
 
-    rows = 1_000_000 if not ctx.quick else 200_000
-    tmp = Path(tempfile.mkdtemp(prefix="si-bench-import-"))
-    try:
-        export, store = tmp / "export.csv", tmp / "insights.duckdb"
-        fixture.write_export(export, rows)
-        import_benchmark.fresh_store(store)
-        try:
-            done = import_benchmark.run_import(export, store, import_benchmark.import_env())
-        except RuntimeError as exc:
-            ctx.notes.append(f"import: failed: {str(exc)[-500:]}")
-            return []
-        return [Row("import", size_label(rows), f"{done.rows:,}-row CSV import",
-                    f"{done.wall_s:,.1f} s", f"{export.stat().st_size / 2**20:,.0f} MB file",
-                    f"<{TARGET_IMPORT_S} s, <{TARGET_IMPORT_MB:,} MB",
-                    done.wall_s < TARGET_IMPORT_S and done.peak_mb < TARGET_IMPORT_MB,
-                    done.peak_mb)]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _timed_import(ctx, "import", "CSV import", fixture.write_export,
+                         import_benchmark.fresh_store)
 
 
 def section_marac_import(ctx: Context) -> list[Row]:
     """A 1M-row Marac file (three Maracs, plain columns) imported into a fresh store for
-    real records, in its own process, as section_import does a cases export."""
+    real records, as section_import does a cases export."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import import_benchmark  # beside this script
 
-    rows = 1_000_000 if not ctx.quick else 200_000
-    tmp = Path(tempfile.mkdtemp(prefix="si-bench-marac-"))
-    try:
-        export, store = tmp / "marac.csv", tmp / "insights.duckdb"
-        import_benchmark.write_marac_export(export, rows)
-        import_benchmark.fresh_marac_store(store)
-        try:
-            done = import_benchmark.run_import(export, store, import_benchmark.import_env(),
-                                               import_benchmark.RUN_MARAC_IMPORT)
-        except RuntimeError as exc:
-            ctx.notes.append(f"marac_import: failed: {str(exc)[-500:]}")
-            return []
-        return [Row("marac_import", size_label(rows), f"{done.rows:,}-row Marac file import",
-                    f"{done.wall_s:,.1f} s", f"{export.stat().st_size / 2**20:,.0f} MB file",
-                    f"<{TARGET_IMPORT_S} s, <{TARGET_IMPORT_MB:,} MB",
-                    done.wall_s < TARGET_IMPORT_S and done.peak_mb < TARGET_IMPORT_MB,
-                    done.peak_mb)]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _timed_import(ctx, "marac_import", "Marac file import",
+                         import_benchmark.write_marac_export, import_benchmark.fresh_marac_store,
+                         import_benchmark.RUN_MARAC_IMPORT)
 
 
 SECTIONS: dict[str, Callable[[Context], list[Row]]] = {

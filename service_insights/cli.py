@@ -114,7 +114,8 @@ def _export(args: argparse.Namespace) -> int:
             print(f"export: {entry.error}", file=sys.stderr)
             return 1
         try:
-            res = results.run(store, entry.spec, scope, period, cfg, audience)
+            res = results.run(store, entry.spec, scope, period, cfg, audience,
+                              args.comparator)
             data = chart_files.export(res, fmt, cfg.protective_marking)
         except (chart_files.ExportError, db.StoreError) as exc:
             print(f"export: {exc}", file=sys.stderr)
@@ -133,11 +134,12 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     pages = [p.strip() for p in args.pages.split(",") if p.strip()] if args.pages else None
     try:
-        report = evaluation.evaluate(store, scope, period, cfg, audience)
+        report = evaluation.evaluate(store, scope, period, cfg, audience, args.comparator)
         for error in report.errors:
             print(f"export: a finding rule could not be checked: {error}", file=sys.stderr)
         pack = report_pack.build(store, scope, period, cfg, pages=pages,
-                                 findings=report.findings, audience=audience)
+                                 findings=report.findings, audience=audience,
+                                 comparator=args.comparator)
     except (ValueError, db.StoreError) as exc:
         print(f"export: {exc} Nothing was written.", file=sys.stderr)
         return 1
@@ -410,6 +412,8 @@ def _services_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from service_insights.catalogue import comparators
+
     cfg = settings.get()
     parser = argparse.ArgumentParser(prog="service-insights", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -462,6 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--as", dest="as_user", metavar="USER",
                         help="act as this dashboard user, with their services or areas only "
                         "(default: an administrator, said on stderr and in the audit log)")
+    export.add_argument("--comparator", choices=list(comparators.KINDS),
+                        default=comparators.DEFAULT,
+                        help="what the figures and findings are set against (default: "
+                        "same_type, services of the same type)")
     export.set_defaults(func=_export)
     _add_users_parser(sub)
     imp = sub.add_parser("import", help="import case records (one service's, or an area-wide "

@@ -63,7 +63,7 @@ def expected(db_path, start, end, svc):
             rate(repeats, heard))
 
 
-def open_home(fy=None, services=None):
+def open_home(fy=None, services=None, comparator=None):
     """Run the app with the sidebar filters already chosen.
 
     Streamlit 1.67's AppTest drops the entrypoint's widgets on every run after the first
@@ -75,6 +75,8 @@ def open_home(fy=None, services=None):
         at.session_state["fy"] = fy
     if services:
         at.session_state["services"] = list(services)
+    if comparator:
+        at.session_state["comparator"] = comparator
     at.run()
     assert not at.exception
     return at
@@ -99,7 +101,7 @@ def test_home_shows_independently_computed_figures(app_env, fy, service):
 
 
 def test_service_selection_shows_benchmark_beside_each_figure(app_env):
-    at = open_home(services=["S03"])
+    at = open_home(services=["S03"], comparator="all")
     _, hr_all, *_ = expected(app_env, "2024-04-01", "2025-03-31", None)
     # The comparison is a caption under each figure (it wraps; a delta description was
     # cut off in a narrow card), in the same order as the figures.
@@ -109,6 +111,13 @@ def test_service_selection_shows_benchmark_beside_each_figure(app_env):
     assert len(about) == len(labels)
     high_risk = about[labels.index("High risk (DASH 14+)")]
     assert high_risk.startswith(f"vs all services ({hr_all:.1f}%)")
+
+
+def test_the_default_comparator_is_other_services_of_the_same_type(app_env):
+    at = open_home(services=["S03"])  # an Idva service
+    about = [c.value for c in at.caption if c.value.startswith(("vs other Idva services",
+                                                                 "Other Idva services"))]
+    assert len(about) == len(at.metric)
 
 
 def test_missing_store_is_built_on_first_start(tmp_path, monkeypatch):

@@ -172,6 +172,7 @@ def test_kpi_comparisons_are_whole(app_env, qid):
     at = app_test()
     at.session_state["services"] = ["S03"]
     at.run()
-    about = [c.value for c in at.caption if c.value.startswith("vs all services (")]
+    # The default comparator: other services of the same type (S03 is an Idva service).
+    about = [c.value for c in at.caption if c.value.startswith("vs other Idva services (")]
     assert len(about) == 4  # the four rates; the count gets the average service
     assert all("95% CI" in a or "too few to test" in a for a in about)

@@ -9,7 +9,7 @@ y: pct_families
 labels:
   social_care_level: Children's social-care involvement
   families: Families
-  families_with_children: Clients with children
+  families_with_children: Number of clients with children
   pct_families: Share of families
 counts: [families]
 rates:

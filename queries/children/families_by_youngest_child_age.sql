@@ -9,7 +9,7 @@ y: pct_families
 labels:
   youngest_child_age: Age of the youngest child
   families: Families
-  families_with_children: Clients with children
+  families_with_children: Number of clients with children
   pct_families: Share of families
 counts: [families]
 rates:

@@ -1,6 +1,6 @@
 /*---
 title: Families known to children's social care, by service
-description: Each service's share of clients with children whose family is known to children's social care, against how many families it supported, inside the range chance alone would give around the rate for all services.
+description: Each service's share of clients with children whose family is known to children's social care, against how many families it supported, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 20
 chart: funnel
@@ -17,6 +17,7 @@ rates:
 y_label: Families known to children's social care (%)
 params: [period_start, period_end]
 notes: Known to social care means early help, a child in need or child protection plan, or a looked-after child. Families whose involvement is not known are left out of the base.
+measure: known_to_social_care
 ---*/
 select
     s.name                                                     as service_name,

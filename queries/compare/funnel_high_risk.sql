@@ -1,6 +1,6 @@
 /*---
 title: High-risk cases at intake, by service
-description: Each service's share of assessed cases at high risk (DASH 14 or more), against how many cases it assessed, inside the range chance alone would give around the rate for all services.
+description: Each service's share of assessed cases at high risk (DASH 14 or more), against how many cases it assessed, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 10
 chart: funnel
@@ -17,6 +17,7 @@ rates:
 y_label: Cases at high risk (%)
 params: [period_start, period_end]
 notes: A service outside the 99.8% limits differs from all services by more than chance would explain; between the 95% and 99.8% limits, it may. Services with fewer than 10 assessed cases are not shown.
+measure: high_risk
 ---*/
 select
     s.name                                              as service_name,

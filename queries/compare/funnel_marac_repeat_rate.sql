@@ -1,6 +1,6 @@
 /*---
 title: Marac repeat rate, by service
-description: The share of each service's Marac referrals that were repeats, against how many referrals it made, inside the range chance alone would give around the rate for all services.
+description: The share of each service's Marac referrals that were repeats, against how many referrals it made, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 40
 chart: funnel
@@ -17,6 +17,7 @@ rates:
 y_label: Marac referrals that were repeats (%)
 params: [period_start, period_end]
 notes: A repeat is a referral within 12 months of the same victim's previous referral. SafeLives expects 28% to 40%; the national rate is 31%. Referrals not linked to a service are left out.
+measure: marac_repeats
 ---*/
 select
     s.name                                                as service_name,

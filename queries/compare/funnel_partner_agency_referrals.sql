@@ -1,6 +1,6 @@
 /*---
 title: Marac referrals from partner agencies, by service
-description: The share of each service's Marac referrals made by an agency other than the police, against how many referrals it made, inside the range chance alone would give around the rate for all services.
+description: The share of each service's Marac referrals made by an agency other than the police, against how many referrals it made, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 50
 chart: funnel
@@ -17,6 +17,7 @@ rates:
 y_label: Referrals from partner agencies (%)
 params: [period_start, period_end]
 notes: Partner agencies are every referrer other than the police; nationally they make 36.1% of referrals (SafeLives Marac national dataset, 12 months to 30 Sep 2024).
+measure: partner_referrals
 ---*/
 select
     s.name                                                        as service_name,

@@ -1,6 +1,6 @@
 /*---
 title: Whole-family support for families known to social care, by service
-description: Each service's share of families known to children's social care who were offered whole-family support, against how many such families it supported, inside the range chance alone would give around the rate for all services.
+description: Each service's share of families known to children's social care who were offered whole-family support, against how many such families it supported, inside the range chance alone would give around the comparator's rate (the centre line).
 page: compare
 order: 30
 chart: funnel
@@ -16,6 +16,7 @@ rates:
   pct_offered: {count: offered_families, base: known_families}
 y_label: Families offered whole-family support (%)
 params: [period_start, period_end]
+measure: whole_family_support
 ---*/
 select
     s.name                                                             as service_name,

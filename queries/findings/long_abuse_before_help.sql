@@ -23,6 +23,7 @@ finding:
   confidence: pct_long
 source: Service Insights rule; SafeLives, Getting it right first time, 2015
 notes: Fires when the 95% interval for the share of clients abused for 3 years or more (set in data/reference.yaml) lies wholly above the threshold (default half). Cases with the length of abuse not recorded are left out.
+measure: {pct_long: long_abuse}
 ---*/
 with per_service as (
     select

@@ -20,6 +20,7 @@ finding:
   confidence: pct_partner
 source: Service Insights rule; SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: Fires when the 95% interval for the share of referrals from partner agencies (any agency other than the police) lies wholly below the threshold (default 25%, set in data/reference.yaml; the national share is 36.1%).
+measure: {pct_partner: partner_referrals}
 ---*/
 with per_service as (
     select

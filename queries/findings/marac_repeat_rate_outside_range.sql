@@ -20,6 +20,7 @@ finding:
   confidence: pct_repeat
 source: Service Insights rule; SafeLives Marac national dataset and guidance on reviewing Marac data
 notes: Fires when the 95% interval for the repeat rate lies wholly below the lower end or wholly above the upper end of the expected range (default 28% to 40%, set in data/reference.yaml). A repeat is a referral within 12 months of the same victim's previous referral.
+measure: {pct_repeat: marac_repeats}
 ---*/
 with per_service as (
     select

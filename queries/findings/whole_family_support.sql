@@ -6,8 +6,9 @@ order: 10
 chart: finding
 labels:
   clients: clients referred in the period
+  clients_with_children: number of clients with children
   pct_children: Share of clients with children
-  families: families with children
+  families: families with children whose social care involvement is recorded
   pct_known: Share of families known to social care
   known_families_recorded: families known to social care with the offer recorded
   pct_offered: Share of those families offered whole-family support
@@ -25,13 +26,17 @@ finding:
   confidence: pct_known
 source: Service Insights rule; evidence from the Safe (Exeter) service review, 2015, and CAADA, In plain sight, 2014
 notes: Fires when the 95% interval for the share of clients with children and for the share of families known to children's social care both lie above the thresholds (default more than half), and the interval for the share of those families offered whole-family support lies below its threshold (default half). Thresholds are in data/reference.yaml.
+measure:
+  pct_children: with_children
+  pct_known: known_to_social_care
+  pct_offered: whole_family_support
 ---*/
 with per_service as (
     select
         s.name                                                              as service_name,
         count(*)                                                            as clients,
         count(*) filter (where c.has_children)                             as clients_with_children,
-        count(*) filter (where c.has_children)                             as families,
+        count(c.is_known_to_social_care)                                   as families,
         count(*) filter (where c.is_known_to_social_care)                  as known_families,
         count(c.whole_family_support) filter (where c.is_known_to_social_care) as known_families_recorded,
         count(*) filter (where c.is_known_to_social_care and c.whole_family_support) as offered_families

@@ -19,6 +19,12 @@ rates:
   pct_marac_repeat: {count: repeat_referrals, base: marac_referrals_heard}
 params: [period_start, period_end]
 notes: High risk is a DASH score of 14 or more, among cases with a DASH recorded. Families known to social care are counted among clients with children whose involvement is recorded. A Marac repeat is a referral within 365 days of the same victim's previous one.
+measure:
+  cases: cases
+  pct_high_risk: high_risk
+  pct_with_children: with_children
+  pct_families_known_to_social_care: known_to_social_care
+  pct_marac_repeat: marac_repeats
 ---*/
 with period_cases as (
     select *

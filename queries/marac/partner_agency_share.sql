@@ -17,6 +17,7 @@ reference:
   line: partner_agency_national
 source: Service Insights; national figure from the SafeLives Marac national dataset, 12 months to 30 Sep 2024
 notes: Partner agencies are every referrer other than the police (Idva services, children's social care, health, housing, probation and others). Nationally 36.1% of referrals come from partner agencies; a much lower share suggests victims who never contact the police are being missed.
+measure: partner_referrals
 ---*/
 select
     count(*) filter (where is_partner_agency)                                   as partner_referrals,

@@ -19,6 +19,8 @@ rates:
 params: [period_start, period_end]
 source: Service Insights; definitions from SafeLives (Marac repeat referrals)
 notes: The repeat rate is the dashboard's one definition (a referral within 365 days of the same victim's previous Marac referral). The refinement counts a referral as a repeat only when the same victim was heard with the same perpetrator on an earlier day within the 365 days before; it is worked out only where a Marac file gave a perpetrator_ref (perpetrators are pseudonymised per Marac area, so one perpetrator heard at two Maracs is two). Same-day referrals are never a same-perpetrator repeat. A large gap between the two rates means many repeats involve a new perpetrator.
+measure:
+  pct_repeat: marac_repeats
 ---*/
 select
     count(*) filter (where is_repeat)                                          as repeat_referrals,

@@ -8,7 +8,7 @@ x: quarter_label
 y: cases
 labels:
   quarter_label: Quarter
-  cases: Cases referred
+  cases: Cases referred in the quarter
 counts: [cases]
 x_label: Quarter (financial year, April to March)
 y_label: Cases referred

@@ -8,7 +8,7 @@ x: source
 y: pct_cases
 labels:
   source: Referral source
-  cases: Cases referred
+  cases: Cases referred from this source
   all_cases: All cases referred
   pct_cases: Share of cases
 counts: [cases]

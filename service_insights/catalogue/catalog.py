@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from service_insights.catalogue import measures as _registry
 from service_insights.catalogue import reference
 from service_insights.catalogue.scope import SCOPE_PARAMS, check_relations
 from service_insights.store import db
@@ -37,7 +38,7 @@ REQUIRED_KEYS = ("title", "description", "page", "chart")
 OPTIONAL_KEYS = (
     "order", "x", "y", "series", "unit", "x_label", "y_label", "labels", "counts", "rates",
     "measures", "params", "benchmark", "source", "notes", "x_order", "series_order", "finding",
-    "reference", "applies_to",
+    "reference", "applies_to", "measure",
 )
 OPTIONAL_KEYS += ("quantiles",)  # issue 15: which measures are quantiles (see _quantiles)
 _HEADER_START = re.compile(r"^\s*/\*---\s*$")
@@ -110,6 +111,9 @@ class QuerySpec:
     """Measures that are quantiles (a median, a 90th percentile): the quantile, or the
     column whose value names it on each row with each value's quantile. Disclosure
     control needs enough cases on each side of a quantile (disclosure.quantile_base)."""
+    measure_ids: dict[str, str] = field(default_factory=dict)
+    """Column to the id of the measure in data/measures.yaml it shows (header `measure:`);
+    the column takes the measure's label (catalogue/measures.py)."""
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -241,6 +245,8 @@ def parse(text: str, rel: str) -> QuerySpec:
     _check_one_select(h)
     _check_scope(h)
     benchmark, labels = _display_options(h)
+    measure_ids = _measure_ids(h, y, counts, rates)
+    labels = {**labels, **{c: _registry.get(m).label for c, m in measure_ids.items()}}
     data = h.data
     return QuerySpec(
         id=rel.removeprefix("queries/").removesuffix(".sql"),
@@ -273,7 +279,41 @@ def parse(text: str, rel: str) -> QuerySpec:
         reference=_reference(data.get("reference"), rel, h.ln("reference"), chart),
         key_lines=h.lines,
         quantiles=quantiles,
+        measure_ids=measure_ids,
     )
+
+
+def _measure_ids(h: _Header, y, counts, rates) -> dict[str, str]:
+    """`measure: <id>` (for the one y column) or `measure: {column: id}`: each id a
+    measure of data/measures.yaml, each column a declared count or rate."""
+    raw = h.data.get("measure")
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        if len(y) != 1:
+            raise h.fail("measure", "'measure: <id>' names the one y column's measure; with "
+                                    "several, map each column: {column: id}")
+        raw = {y[0]: raw}
+    if not isinstance(raw, dict):
+        raise h.fail("measure", "'measure' is a measure id or {column: id}")
+    try:
+        known = _registry.load()
+    except _registry.MeasureError as exc:
+        raise h.fail("measure", str(exc)) from None
+    out = {}
+    for col, mid in raw.items():
+        col = _column(col, "measure", h.ln("measure"), h.rel)
+        if mid not in known:
+            raise h.fail("measure", f"'{mid}' is not a measure in data/measures.yaml (it has "
+                                    f"{', '.join(known)})")
+        if col not in counts and col not in rates:
+            raise h.fail("measure", f"column '{col}' must be declared under 'counts' or "
+                                    "'rates' to show a measure")
+        if known[mid].is_rate != (col in rates):
+            raise h.fail("measure", f"'{mid}' is a {'rate' if known[mid].is_rate else 'count'}"
+                                    f" but column '{col}' is not")
+        out[col] = str(mid)
+    return out
 
 
 def _check_keys(h: _Header) -> None:

@@ -27,10 +27,10 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from service_insights.catalogue import keying, reference
+from service_insights.catalogue import comparators, keying, reference
 from service_insights.catalogue.catalog import QueryError, QuerySpec
 from service_insights.catalogue.periods import Period
-from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql
+from service_insights.catalogue.scope import Scope, scoped_sql
 from service_insights.protection import cellkey, disclosure
 from service_insights.settings import Settings
 from service_insights.store import db
@@ -215,6 +215,12 @@ def perturb_counts(frame: pl.DataFrame, counts, keys: keying.Keying,
             # Plain lists: a chart has tens of rows, where Polars' own operations (and
             # the thread pool behind them) cost more than the lookup itself.
             dtype = schema[col]
+            if (dtype.is_integer() and schema[key].is_integer()
+                    and not frame[col].null_count() and not frame[key].null_count()):
+                new[col] = pl.Series(col, ptable.perturb_array(frame[col].to_numpy(),
+                                                               frame[key].to_numpy()),
+                                     dtype=dtype, strict=False)
+                continue
             new[col] = pl.Series(col, ptable.perturb(frame[col].to_list(),
                                                      frame[key].to_list()),
                                  dtype=dtype if dtype.is_integer() else pl.Float64,
@@ -379,7 +385,11 @@ def _perturbed_count(counts: pa.Array, key_sums: pa.Array, paths: pa.Array) -> p
         # Only the ptable results.py bound itself: never a path from a query's own text.
         raise cellkey.PtableError("That ptable is not the one configured (SI_PTABLE).")
     ptable = cellkey.load(Path(path))
-    return pa.array(ptable.perturb(counts.to_pylist(), key_sums.to_pylist()),
+    if counts.null_count or key_sums.null_count:
+        return pa.array(ptable.perturb(counts.to_pylist(), key_sums.to_pylist()),
+                        type=pa.int64())
+    # No nulls (the usual case): whole arrays, no Python value per cell.
+    return pa.array(ptable.perturb_array(counts.to_numpy(), key_sums.to_numpy()),
                     type=pa.int64())
 
 
@@ -460,9 +470,12 @@ def service_count(store: db.Store) -> int:
 
 
 def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
-        settings: Settings, audience: Audience = EVERYONE) -> ChartResult:
+        settings: Settings, audience: Audience = EVERYONE,
+        comparator: str = "all") -> ChartResult:
     """The chart's data for `scope` as `audience` may see it (perturbed unless they hold
-    the records), and the all-services benchmark where it is safe."""
+    the records), and the `comparator`'s benchmark (catalogue/comparators.py) where it is
+    safe. The product's default comparator is services of the same type (Selection); this
+    function's default stays "all" so a caller that names none keeps its old meaning."""
     result = ChartResult(spec, scope, period, data_as_of=store.meta.get("data_as_of", ""),
                          data_kind=store.meta.get("data_kind", ""), audience=audience)
     perturb = not audience.exact(scope)
@@ -491,37 +504,36 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
     if not scope.services:
         result.benchmark_note = "The all-services benchmark is not shown: no services are selected."
         return result
-    total = service_count(store)
-    # Services outside everything this viewer may see (not only outside the selection):
-    # otherwise the benchmark minus the services they can see gives the ones they cannot.
-    seen = set(scope.services) | set(audience.visible or ())
-    outside = total - len(seen)
-    if outside < settings.min_other_services:
-        where = "your selection" if audience.visible is None else "the services you can see"
-        result.benchmark_note = (
-            f"The all-services benchmark is not shown: fewer than "
-            f"{settings.min_other_services} services lie outside {where}, so {where} could "
-            "be subtracted from it.")
+    # Services outside everything this viewer may see (not only outside the selection)
+    # count towards the comparator's minimum: otherwise the benchmark minus the services
+    # they can see gives the ones they cannot (comparators.pool).
+    chosen = comparators.pool(store, scope, comparator, settings.min_other_services,
+                              audience.visible)
+    if chosen.scope is None:
+        result.benchmark_note = chosen.note
+        result.benchmark_label = chosen.label
         return result
     try:
-        bench, _, bench_unkeyed = _fetch(store, spec, ALL_SERVICES, period, settings, True)
+        bench, _, bench_unkeyed = _fetch(store, spec, chosen.scope, period, settings, True)
     except _Failure as exc:
         result.error = exc.error
         return result
+    result.benchmark_label = chosen.label
     if spec.chart == "funnel":
-        # Only the all-services rate is kept: other services' own rows never leave here.
+        # Only the comparator's rate is kept: other services' own rows never leave here.
         result.overall = _overall(spec, bench)
         return result
     protected = _protect(spec, bench, settings, True, bench_unkeyed)
     scaled = [c for c in spec.y if c in spec.counts]
     if scaled:
         # Counts are compared with an average service of the same size of selection;
-        # suppression above judged the real all-services counts, not the average.
+        # suppression above judged the real pooled counts, not the average.
         n = len(scope.services or ())
+        total = chosen.size or service_count(store)
         protected.frame = protected.frame.with_columns(
             [(pl.col(c) * (n / total)).alias(c) for c in scaled])
-        result.count_benchmark_label = ("All-services average per service" if n == 1
-                                        else f"All-services average for {n} services")
-    result.benchmark_label = "All services"
+        base = "All-services" if chosen.kind == "all" else chosen.label
+        result.count_benchmark_label = (f"{base} average per service" if n == 1
+                                        else f"{base} average for {n} services")
     result.benchmark = protected
     return result

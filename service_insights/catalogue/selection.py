@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from service_insights.access.grants import Viewer
-from service_insights.catalogue import periods
+from service_insights.catalogue import comparators, periods
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql
 from service_insights.store import db
@@ -18,10 +18,12 @@ from service_insights.store import db
 
 @dataclass(frozen=True)
 class Selection:
-    """What every page shows: a scope (already narrowed to the viewer) and a period."""
+    """What every page shows: a scope (already narrowed to the viewer), a period, and
+    the comparator its figures are set against (catalogue/comparators.py)."""
 
     scope: Scope
     period: Period
+    comparator: str = comparators.DEFAULT
 
 
 NAMED_UP_TO = 3

@@ -99,12 +99,14 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
           pages: Sequence[str] | None = None, findings: list | None = None,
           progress: Progress | None = None, image_server: images.ImageServer | None = None,
           now: dt.datetime | None = None,
-          audience: results.Audience = results.EVERYONE) -> Pack:
+          audience: results.Audience = results.EVERYONE,
+          comparator: str = "all") -> Pack:
     """Build the pack. Nothing here raises for one bad chart: it is listed in `omitted`.
 
     `findings` are objects with `title`, `message`, `recommendation`, `evidence` and
     `confidence`; None leaves the findings section out. `audience` is the viewer's (see
-    results.Audience): counts are perturbed unless they hold the records.
+    results.Audience): counts are perturbed unless they hold the records. `comparator`
+    is what each chart is set against (catalogue/comparators.py), as on screen.
     """
     now = now or dt.datetime.now()
     say = progress or (lambda fraction, message: None)
@@ -117,9 +119,10 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
     omitted: list[Omitted] = []
 
     say(0.02, "Headline figures")
-    headline = _run(store, settings, audience, HEADLINE, scope, period, omitted)
+    viewer = (audience, comparator)
+    headline = _run(store, settings, viewer, HEADLINE, scope, period, omitted)
     side_by_side = selection.each_service(store, scope) if _several(scope) else []
-    per_service_headline = [r for r in (_run(store, settings, audience, HEADLINE, s, period,
+    per_service_headline = [r for r in (_run(store, settings, viewer, HEADLINE, s, period,
                                              [])
                                         for s in side_by_side) if r is not None]
 
@@ -131,7 +134,7 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
         left_out: list[Omitted] = []
         if entry.error:
             return None, [Omitted(entry.path, str(entry.error))]
-        res = _run(store, settings, audience, entry.id, scope, period, left_out)
+        res = _run(store, settings, viewer, entry.id, scope, period, left_out)
         if res is None:
             return None, left_out
         chart = _Chart(res)
@@ -142,7 +145,7 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
             chart.figure = _figure(lambda: chart_files.export_figure(res, marking, now),
                                    res.spec.title, left_out)
             if side_by_side and entry.spec.chart == "bar":
-                each = [r for r in (_run(store, settings, audience, entry.id, s, period, [])
+                each = [r for r in (_run(store, settings, viewer, entry.id, s, period, [])
                                     for s in side_by_side) if r is not None]
                 if len(each) >= 2:
                     chart.comparison = _figure(
@@ -184,13 +187,14 @@ def _several(scope: Scope) -> bool:
     return scope.services is not None and 2 <= len(scope.services) <= MAX_SIDE_BY_SIDE
 
 
-def _run(store, settings, audience, qid, scope, period, omitted) -> ChartResult | None:
+def _run(store, settings, viewer, qid, scope, period, omitted) -> ChartResult | None:
+    audience, comparator = viewer
     entry = catalog.get(settings.queries_dir, qid)
     if entry.error:
         omitted.append(Omitted(entry.path, str(entry.error)))
         return None
     try:
-        res = results.run(store, entry.spec, scope, period, settings, audience)
+        res = results.run(store, entry.spec, scope, period, settings, audience, comparator)
     except db.StoreError:
         raise  # a damaged store is not one chart's problem: no pack at all
     except Exception as exc:  # noqa: BLE001 - one chart must not stop the pack

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service_insights.catalogue import catalog, reference, results
+from service_insights.catalogue import catalog, comparators, measures, reference, results
 from service_insights.catalogue.catalog import QueryError, QuerySpec
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope
+from service_insights.catalogue.selection import each_service
 from service_insights.findings import stats
 from service_insights.settings import Settings
 from service_insights.store import db
@@ -42,6 +43,9 @@ class Finding:
     """high, moderate or low, from the base size."""
     base: int
     source: str = ""
+    comparison: str = ""
+    """The service's figure beside the comparator's ("8.2% against 34.7% at other Idva
+    services"), or why the comparator's is not shown; also the message's last sentence."""
 
 
 @dataclass
@@ -129,7 +133,8 @@ def _count_confidence(spec: QuerySpec, row: dict, measure: str) -> tuple[str, st
 
 def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: Period,
                   settings: Settings, report: Report,
-                  audience: results.Audience = results.EVERYONE) -> None:
+                  audience: results.Audience = results.EVERYONE,
+                  comparator: str = "all") -> None:
     if entry.error:
         report.errors.append(entry.error)
         return
@@ -144,6 +149,7 @@ def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: P
         report.errors.append(res.error)
         return
     protected = res.data
+    compare = _Comparison(store, spec, scope, period, settings, audience, comparator)
     for i, row in enumerate(protected.frame.iter_rows(named=True)):
         if any(hidden[i] or row[c] is None for c, hidden in protected.hidden.items()):
             report.withheld += 1
@@ -157,20 +163,89 @@ def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: P
                 spec.path, spec.line_of("finding"), f"the message uses {{{exc.args[0]}}}, "
                 "which is neither a column of the result nor a reference figure"))
             return
+        subject = str(row[spec.finding["subject"]])
+        comparison = compare.sentence(subject, row)
         report.findings.append(Finding(
-            rule=spec.id, title=spec.title, subject=str(row[spec.finding["subject"]]),
-            message=message, recommendation=recommendation,
+            rule=spec.id, title=spec.title, subject=subject,
+            message=f"{message} {comparison}".strip(), recommendation=recommendation,
             evidence=spec.finding["evidence"], confidence=sentence, level=level, base=base,
-            source=spec.source))
+            source=spec.source, comparison=comparison))
 
 
 def evaluate(store: db.Store, scope: Scope, period: Period, settings: Settings,
-             audience: results.Audience = results.EVERYONE) -> Report:
+             audience: results.Audience = results.EVERYONE,
+             comparator: str = "all") -> Report:
     """Every rule in queries/findings/ for this scope and period, with the numbers this
-    audience sees on the charts (perturbed unless they hold the records)."""
+    audience sees on the charts (perturbed unless they hold the records), each finding
+    set against `comparator`'s figure (catalogue/comparators.py)."""
     report = Report()
     for entry in rules(settings.queries_dir):
-        evaluate_rule(store, entry, scope, period, settings, report, audience)
+        evaluate_rule(store, entry, scope, period, settings, report, audience, comparator)
     order = {"high": 0, "moderate": 1, "low": 2}
     report.findings.sort(key=lambda f: (order[f.level], f.subject, f.rule))
     return report
+
+
+class _Comparison:
+    """The comparator's figure for a finding's measure, beside the service's.
+
+    The figure is the measure as data/measures.yaml defines it (catalogue/measures.py),
+    run over the comparator's pool through results.run, so it is perturbed and suppressed
+    like any benchmark, and the pool must have enough services outside what the viewer
+    sees (comparators.pool). A rule about one service is compared with that service's
+    comparator (other services of its type, or its region); a rule without a registered
+    measure for its confidence rate says so in no sentence at all.
+    """
+
+    def __init__(self, store, spec: QuerySpec, scope: Scope, period: Period,
+                 settings: Settings, audience: results.Audience, comparator: str):
+        self.store, self.spec, self.scope, self.period = store, spec, scope, period
+        self.settings, self.audience, self.kind = settings, audience, comparator
+        rate = spec.finding["confidence"]
+        self.rate = rate
+        self.measure = spec.measure_ids.get(rate)
+        self._services = None
+        self._figures: dict[tuple, tuple[str, comparators.Pool]] = {}
+
+    def _scope_for(self, subject: str) -> Scope:
+        """The one service a row is about (by name), else the whole selection."""
+        if self._services is None:
+            self._services = {s.label.rsplit(" (", 1)[0]: s
+                              for s in each_service(self.store, self.scope)}
+        return self._services.get(subject, self.scope)
+
+    def _figure(self, subject_scope: Scope) -> tuple[str | None, comparators.Pool]:
+        chosen = comparators.pool(self.store, subject_scope, self.kind,
+                                  self.settings.min_other_services, self.audience.visible)
+        key = (chosen.kind, chosen.scope, chosen.label)
+        if key in self._figures:
+            return self._figures[key]
+        value = None
+        if chosen.kind == "national":
+            national = measures.get(self.measure).national
+            if national:
+                value = _text(reference.figures()[national].value)
+        elif chosen.scope is not None:
+            res = measures.compute(self.store, self.measure, chosen.scope, self.period,
+                                   self.settings, results.EVERYONE)
+            if res.data is not None and res.data.frame.height:
+                shown = res.data.display()["value"][0]
+                value = shown if shown and shown[0].isdigit() else None
+        self._figures[key] = (value, chosen)
+        return value, chosen
+
+    def sentence(self, subject: str, row: dict) -> str:
+        if not self.measure:
+            return ""
+        value, chosen = self._figure(self._scope_for(subject))
+        ours = _text(row[self.rate])
+        label = self.spec.label(self.rate)
+        if value is None:
+            if chosen.kind == "national":
+                why = "there is no national figure for this measure in data/reference.yaml."
+            elif chosen.note:
+                why = chosen.note[0].lower() + chosen.note[1:]
+            else:
+                why = f"the figure {chosen.phrase} is too small to show."
+            return f"{label}: {ours}%; no comparator figure: {why}"
+        return f"{label}: {ours}% against {value}% {chosen.phrase}."

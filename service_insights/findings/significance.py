@@ -68,7 +68,7 @@ def verdicts(result: ChartResult) -> list[Verdict]:
 
 
 def summary(result: ChartResult) -> str:
-    """One sentence for the caption: where the selection differs from all services."""
+    """One sentence for the caption: where the selection differs from its comparator."""
     found = [v for v in verdicts(result) if v.verdict is not None]
     if not found:
         return ""
@@ -79,14 +79,16 @@ def summary(result: ChartResult) -> str:
             return spec.label(v.rate)
         return ", ".join(str(k) for k in v.key)
 
+    label = result.benchmark_label or "All services"
+    against = label[0].lower() + label[1:]
     higher = [name(v) for v in found if v.verdict == stats.HIGHER]
     lower = [name(v) for v in found if v.verdict == stats.LOWER]
     if not higher and not lower:
-        return ("No difference from all services is larger than chance would explain "
+        return (f"No difference from {against} is larger than chance would explain "
                 "(95% intervals).")
     parts = []
     if higher:
-        parts.append(f"significantly higher than all services for {'; '.join(higher)}")
+        parts.append(f"significantly higher than {against} for {'; '.join(higher)}")
     if lower:
         parts.append(f"significantly lower for {'; '.join(lower)}")
     text = " and ".join(parts)

@@ -51,8 +51,42 @@ class Quality:
     open_cases: int
 
 
+class _Outcome:
+    """What the cases and Marac results say alike: the refusal headline and the notes on
+    the file's columns (one wording for both, on the Import page and in the CLI)."""
+
+    file_name: str
+    rows_read: int
+    problems: pl.DataFrame
+    dropped: list[str]
+    ignored: list[str]
+    renamed: dict[str, str]
+    rows_added: int
+    rows_replaced: int
+    FORMAT = ""
+
+    @property
+    def rows_imported(self) -> int:
+        return self.rows_added + self.rows_replaced
+
+    def _refused(self) -> str:
+        n = self.problems.height
+        return (f"Nothing was imported: {n:,} problem{'' if n == 1 else 's'} in "
+                f"{self.file_name} ({self.rows_read:,} records read).")
+
+    def _column_notes(self) -> list[str]:
+        out = []
+        if self.dropped:
+            out.append("Dropped as identifying (never stored): " + ", ".join(self.dropped))
+        if self.ignored:
+            out.append(f"Not in the {self.FORMAT} format, ignored: " + ", ".join(self.ignored))
+        if self.renamed:
+            out.append("Read as: " + ", ".join(f"{k} -> {v}" for k, v in self.renamed.items()))
+        return out
+
+
 @dataclass
-class ImportResult:
+class ImportResult(_Outcome):
     file_name: str
     service_id: str | None
     """The service chosen for the import; None for an area-wide file (see `by_service`)."""
@@ -78,10 +112,7 @@ class ImportResult:
     linkage_keys: int | None = None
     """Records given a linkage key (None when the linkage key is off)."""
     kind: str = "cases"
-
-    @property
-    def rows_imported(self) -> int:
-        return self.rows_added + self.rows_replaced
+    FORMAT = "import"
 
     @property
     def services_label(self) -> str:
@@ -95,21 +126,13 @@ class ImportResult:
             return (f"{self.rows_imported:,} cases imported for {self.services_label} from "
                     f"{self.file_name} ({self.rows_added:,} new, {self.rows_replaced:,} "
                     f"replacing earlier imports; {self.marac_referrals:,} Marac referrals).")
-        n = self.problems.height
-        return (f"Nothing was imported: {n:,} problem{'' if n == 1 else 's'} in "
-                f"{self.file_name} ({self.rows_read:,} records read).")
+        return self._refused()
 
     def notes(self) -> list[str]:
-        out = []
-        if self.dropped:
-            out.append("Dropped as identifying (never stored): " + ", ".join(self.dropped))
+        out = self._column_notes()
         if self.age_bands_from_dob:
             out.append(f"Age band worked out from the date of birth for "
                        f"{self.age_bands_from_dob:,} records.")
-        if self.ignored:
-            out.append("Not in the import format, ignored: " + ", ".join(self.ignored))
-        if self.renamed:
-            out.append("Read as: " + ", ".join(f"{k} -> {v}" for k, v in self.renamed.items()))
         if self.marac_replaced:
             out.append(f"{self.marac_replaced:,} Marac referrals from these cases' earlier "
                        "rows were replaced by the file's (a case whose Marac meeting is now "
@@ -133,7 +156,7 @@ def _linkage_note(linked: int, rows: int) -> str:
 
 
 @dataclass
-class MaracImportResult:
+class MaracImportResult(_Outcome):
     file_name: str
     rows_read: int
     problems: pl.DataFrame
@@ -149,10 +172,7 @@ class MaracImportResult:
     by_area: pl.DataFrame | None = None
     linkage_keys: int | None = None
     kind: str = "marac"
-
-    @property
-    def rows_imported(self) -> int:
-        return self.rows_added + self.rows_replaced
+    FORMAT = "Marac"
 
     def headline(self) -> str:
         if self.imported:
@@ -160,18 +180,10 @@ class MaracImportResult:
             return (f"{self.rows_imported:,} Marac referrals imported for "
                     f"{', '.join(areas)} from {self.file_name} ({self.rows_added:,} new, "
                     f"{self.rows_replaced:,} replacing earlier imports of the same rows).")
-        n = self.problems.height
-        return (f"Nothing was imported: {n:,} problem{'' if n == 1 else 's'} in "
-                f"{self.file_name} ({self.rows_read:,} records read).")
+        return self._refused()
 
     def notes(self) -> list[str]:
-        out = []
-        if self.dropped:
-            out.append("Dropped as identifying (never stored): " + ", ".join(self.dropped))
-        if self.ignored:
-            out.append("Not in the Marac format, ignored: " + ", ".join(self.ignored))
-        if self.renamed:
-            out.append("Read as: " + ", ".join(f"{k} -> {v}" for k, v in self.renamed.items()))
+        out = self._column_notes()
         if self.case_rows_replaced:
             out.append(f"{self.case_rows_replaced:,} Marac referrals that came on case rows "
                        "were replaced by this file's (same service, client and meeting date).")

@@ -15,8 +15,8 @@ def suppression_note(res: ChartResult, *, why_no_benchmark: bool = True) -> str:
         return ""
     text = res.data.note()
     if res.benchmark is not None and res.benchmark.perturbed and not res.data.perturbed:
-        text += (" The all-services figures are perturbed (the cell key method); your own "
-                 "service's counts are exact.")
+        text += (f" The {res.benchmark_label.lower() or 'comparator'} figures are perturbed "
+                 "(the cell key method); your own service's counts are exact.")
     if res.benchmark is not None and res.benchmark.any_hidden:
         hidden = res.benchmark.primary + res.benchmark.secondary + res.benchmark.withheld
         text += (f" In the {res.benchmark_label.lower() or 'benchmark'} figures, {hidden} "
@@ -33,6 +33,9 @@ def caption(res: ChartResult, *, always_note_rules: bool = False) -> str:
     parts = [spec.description, f"Period: {shown_period(res)}.", base_text(res)]
     if res.benchmark is not None:
         parts.append(f"Benchmark: {res.count_benchmark_label or res.benchmark_label}.")
+    elif spec.chart == "funnel" and res.overall and res.benchmark_label:
+        parts.append(f"Centre line: {res.benchmark_label[0].lower()}"
+                     f"{res.benchmark_label[1:]}.")
     elif res.benchmark_note:
         parts.append(res.benchmark_note)
     if res.benchmark is not None:

@@ -471,7 +471,8 @@ def _funnel(result: ChartResult) -> go.Figure:
                                 legendgroup=label, showlegend=k == 0, hoverinfo="skip",
                                 line=dict(color=BENCHMARK_COLOUR, width=1.5, dash=dash))
         fig.add_scatter(x=[ns[0], ns[-1]], y=[centre, centre], mode="lines",
-                        name=f"All services {centre:.1f}%", hoverinfo="skip",
+                        name=f"{result.benchmark_label or 'All services'} {centre:.1f}%",
+                        hoverinfo="skip",
                         line=dict(color="#1F1F1F", width=2, dash="dash"))
     # Every service outside the limits is named on the chart (placed so that no name is
     # cut off or covers another); hovering names every point.
@@ -627,10 +628,10 @@ def table_frame(result: ChartResult) -> pl.DataFrame:
                 b = (f"{b}{value_suffix(result, col)}"
                      if b not in ("", "–") and not b.startswith("<") else b)
                 if col in spec.counts and result.count_benchmark_label and b not in ("", "–"):
-                    # A count's benchmark is an average service, not the all-services total.
+                    # A count's benchmark is an average service, not the pooled total.
                     b = f"{b} ({result.count_benchmark_label[0].lower()}" \
                         f"{result.count_benchmark_label[1:]})"
-                row["All services"] = b
+                row[result.benchmark_label or "All services"] = b
             rows.append(row)
         return pl.DataFrame(rows) if rows else pl.DataFrame({"Measure": [], "Value": []})
     renamed = shown.rename({c: spec.label(c) for c in shown.columns})

@@ -15,7 +15,7 @@ import streamlit as st
 
 from service_insights import settings
 from service_insights.access import grants
-from service_insights.catalogue import catalog, coverage, reference, results
+from service_insights.catalogue import catalog, comparators, coverage, reference, results
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope
 from service_insights.catalogue.selection import Selection
@@ -35,10 +35,11 @@ class _Uncached(Exception):
 
 @st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
 def _cached_result(store_key: tuple, qid: str, digest: str, scope: Scope,
-                   period: Period, audience: results.Audience) -> results.ChartResult:
+                   period: Period, audience: results.Audience,
+                   comparator: str = comparators.DEFAULT) -> results.ChartResult:
     entry = catalog.get(settings.get().queries_dir, qid)
     result = results.run(lifecycle.store(), entry.spec, scope, period, settings.get(),
-                         audience)
+                         audience, comparator)
     if result.error:
         raise _Uncached(result)
     return result
@@ -53,7 +54,8 @@ def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalo
     scope = grants.clamp(selection.scope, viewer)
     try:
         return _cached_result(lifecycle.store_key(), qid, entry.spec.digest, scope,
-                              selection.period, grants.audience(viewer))
+                              selection.period, grants.audience(viewer),
+                              selection.comparator)
     except _Uncached as exc:
         return exc.result
 
@@ -136,7 +138,8 @@ def _render_kpis(res: results.ChartResult) -> None:
             if raw_ours is not None and raw_theirs is not None and name in spec.rates:
                 verdict, interval = _verdict_words(verdicts, name)
                 delta = f"{raw_ours - raw_theirs:+.1f} pts · {verdict}"
-                about = f"vs all services ({b_text}) · {interval}"
+                about = (f"vs {res.benchmark_label[0].lower()}{res.benchmark_label[1:]} "
+                         f"({b_text}) · {interval}")
             elif raw_theirs is not None and name in spec.counts:
                 about = f"{res.benchmark_label_for(name)}: {raw_theirs:,.0f}"
             else:

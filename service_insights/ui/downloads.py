@@ -80,7 +80,8 @@ def build_pack(store: db.Store, selection, pages: Sequence[str],
             pack = report_pack.build(store, selection.scope, selection.period,
                                      settings.get(), pages=pages, findings=findings,
                                      progress=progress,
-                                     audience=grants.audience(signin.current()))
+                                     audience=grants.audience(signin.current()),
+                                     comparator=selection.comparator)
         except Exception as exc:  # noqa: BLE001 - say what went wrong, keep the page
             status.update(label=f"The report pack could not be built: {exc}", state="error")
             return
@@ -101,6 +102,7 @@ def build_pack(store: db.Store, selection, pages: Sequence[str],
 def _pack_key(store: db.Store, selection, pages: Sequence[str]) -> tuple:
     sig = store.signature
     return (sig.path, sig.inode, sig.mtime_ns, selection.scope, selection.period,
+            selection.comparator,
             tuple(pages))
 
 

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from service_insights.access import grants
-from service_insights.catalogue import periods
+from service_insights.catalogue import comparators, periods
 from service_insights.catalogue.scope import ALL_SERVICES
 from service_insights.catalogue.selection import Selection, resolve_scope, viewer_scope
 from service_insights.ui import lifecycle, signin
@@ -57,6 +57,11 @@ def sidebar_filters(viewer: grants.Viewer | None = None) -> Selection:
                                 placeholder="All services in the areas" if areas
                                 else "All services")
         chosen = [c for c in chosen if c in service_names]
+        comparator = st.selectbox(
+            "Compare with", list(comparators.KINDS), key="comparator",
+            format_func=comparators.KINDS.get,
+            help="Services of the same type is the default: SafeLives publishes separate "
+                 "Insights data sets per service type because they are not comparable.")
         if s.meta.get("data_kind") == "synthetic":
             st.warning("Synthetic sample data: not real services or people.",
                        icon=":material/info:")
@@ -65,7 +70,7 @@ def sidebar_filters(viewer: grants.Viewer | None = None) -> Selection:
     scope = resolve_scope(services, areas, chosen)
     if scope.is_all:  # nothing chosen: everything this viewer may see, named
         scope = viewer_scope(services, viewer)
-    return Selection(grants.clamp(scope, viewer), period)
+    return Selection(grants.clamp(scope, viewer), period, comparator)
 
 
 # The sidebar's choice in the address (?period=quarter&fy=2023-24&q=2&service=S03), so that
@@ -104,6 +109,8 @@ def _restore(years: list[str], services: pl.DataFrame, first: dt.date, last: dt.
     chosen = [x for x in qp.get_all("service") if x in set(pool["service_id"])]
     if chosen:
         seed["services"] = chosen
+    if qp.get("comparator") in comparators.KINDS:
+        seed["comparator"] = qp.get("comparator")
     for key, value in seed.items():
         st.session_state.setdefault(key, value)
 
@@ -123,8 +130,10 @@ def _remember(kind: str) -> None:
             wanted["from"], wanted["to"] = picked[0].isoformat(), picked[1].isoformat()
     wanted["area"] = list(state.get("areas") or [])
     wanted["service"] = list(state.get("services") or [])
+    if state.get("comparator") not in (None, comparators.DEFAULT):
+        wanted["comparator"] = state.get("comparator")
     qp = st.query_params
-    for key in ("period", "fy", "q", "from", "to", "area", "service"):
+    for key in ("period", "fy", "q", "from", "to", "area", "service", "comparator"):
         value = wanted.get(key)
         if value in (None, [], "None"):
             if key in qp:
@@ -139,4 +148,4 @@ def current_selection() -> Selection:
     if sel is None:
         sel = Selection(ALL_SERVICES, periods.financial_year(
             periods.fy_start_year(dt.date.today())))
-    return Selection(grants.clamp(sel.scope, signin.current()), sel.period)
+    return Selection(grants.clamp(sel.scope, signin.current()), sel.period, sel.comparator)

@@ -20,8 +20,10 @@ from service_insights.ui.filters import current_selection
 
 @st.cache_data(ttl=3600, max_entries=200, show_spinner=False)
 def _cached_findings(store_key: tuple, rules_digest: str, scope: Scope,
-                     period: Period, audience: Audience) -> evaluation.Report:
-    return evaluation.evaluate(lifecycle.store(), scope, period, settings.get(), audience)
+                     period: Period, audience: Audience,
+                     comparator: str = "all") -> evaluation.Report:
+    return evaluation.evaluate(lifecycle.store(), scope, period, settings.get(), audience,
+                               comparator)
 
 
 def findings_report(selection: Selection | None = None) -> evaluation.Report:
@@ -30,7 +32,8 @@ def findings_report(selection: Selection | None = None) -> evaluation.Report:
     viewer = signin.current()
     scope = grants.clamp(selection.scope, viewer)
     return _cached_findings(lifecycle.store_key(), evaluation.rules_digest(root), scope,
-                            selection.period, grants.audience(viewer))
+                            selection.period, grants.audience(viewer),
+                            selection.comparator)
 
 
 _LEVEL_BADGE = {"high": ("High confidence", "green"), "moderate": ("Moderate confidence",

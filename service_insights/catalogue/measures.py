@@ -1,0 +1,166 @@
+"""One definition per headline measure, read from data/measures.yaml (issue 15).
+
+A manager quoting the dashboard must get the same number for the same label wherever it
+appears: before this registry, "Families known to children's social care" had one base on
+Home, Compare, the pack and the CSV and another on Findings. Now each measure is defined
+once (label, numerator, denominator, exclusions and the SQL conditions for each), and:
+
+- a query file that shows a measure declares it in its header (`measure:`, column to
+  measure id); the catalogue refuses an unknown id and gives the column the measure's
+  label, so the same label never names two definitions;
+- tests/test_measures.py checks every declaring file's figures against this definition,
+  computed independently with Polars, for a fixed selection, and that every place the
+  label appears declares the measure;
+- findings print the comparator's figure for the measure (`compute`), worked out from
+  this definition through the same results.run path (perturbation, suppression);
+- DICTIONARY.md lists each measure with its definition (checked by the same test).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from service_insights.settings import ROOT
+
+DEFAULT_PATH = ROOT / "data" / "measures.yaml"
+RELATIONS = ("cases", "marac_referrals")
+_KEYS = {"label", "relation", "period_field", "numerator", "numerator_sql", "denominator",
+         "denominator_sql", "exclusions", "national"}
+
+
+class MeasureError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Measure:
+    id: str
+    label: str
+    relation: str
+    period_field: str
+    numerator: str
+    numerator_sql: str
+    exclusions: str
+    denominator: str = ""
+    denominator_sql: str = ""
+    national: str = ""
+    """A key of data/reference.yaml with the national figure, for the national comparator."""
+
+    @property
+    def is_rate(self) -> bool:
+        return bool(self.denominator_sql)
+
+    def query_text(self) -> str:
+        """The measure as a one-row query file (header and SQL) over the scoped relations:
+        the definition in runnable form, so it goes through results.run like any chart."""
+        where = f"{self.period_field} between $period_start and $period_end"
+        if self.is_rate:
+            num = f"({self.denominator_sql}) and ({self.numerator_sql})"
+            header = ("y: [value]\nrates:\n  value: {count: numerator, base: denominator}\n")
+            select = (f"count(*) filter (where {num}) as numerator,\n"
+                      f"    count(*) filter (where {self.denominator_sql}) as denominator,\n"
+                      f"    round(100.0 * count(*) filter (where {num})\n"
+                      f"          / nullif(count(*) filter (where {self.denominator_sql}), 0), 1)"
+                      " as value")
+        else:
+            header = "y: [value]\ncounts: [value]\n"
+            select = f"count(*) filter (where {self.numerator_sql}) as value"
+        figures = sorted(set(re.findall(r"\$([a-z_][a-z0-9_]*)",
+                                        self.numerator_sql + " " + self.denominator_sql)))
+        params = ", ".join(["period_start", "period_end", *figures])
+        return (f"/*---\ntitle: {self.label!r}\ndescription: {self.numerator!r}\n"
+                f"page: measures\nchart: kpi\n{header}benchmark: false\n"
+                f"params: [{params}]\n---*/\n"
+                f"select\n    {select}\nfrom {self.relation}\nwhere {where}\n")
+
+
+_cache: dict[tuple[str, int], dict[str, Measure]] = {}
+
+
+def path() -> Path:
+    return Path(os.environ.get("SI_MEASURES_FILE", DEFAULT_PATH))
+
+
+def load() -> dict[str, Measure]:
+    """Every measure by id; re-read when the file changes. A malformed entry is named."""
+    p = path()
+    try:
+        stamp = p.stat().st_mtime_ns
+    except FileNotFoundError as exc:
+        raise MeasureError(f"the measures file {p} does not exist") from exc
+    hit = _cache.get((str(p), stamp))
+    if hit is not None:
+        return hit
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise MeasureError(f"{p} is not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    out: dict[str, Measure] = {}
+    for key, item in data.items():
+        if not isinstance(item, dict):
+            raise MeasureError(f"{p}: measure '{key}' must be a block of keys")
+        unknown = set(item) - _KEYS
+        missing = {"label", "relation", "period_field", "numerator", "numerator_sql",
+                   "exclusions"} - set(item)
+        if unknown or missing:
+            raise MeasureError(f"{p}: measure '{key}' has unknown keys {sorted(unknown)} "
+                               f"or lacks {sorted(missing)}")
+        if item["relation"] not in RELATIONS:
+            raise MeasureError(f"{p}: measure '{key}' reads {item['relation']!r}; use one of "
+                               f"{', '.join(RELATIONS)}")
+        out[str(key)] = Measure(id=str(key), **{k: str(v) for k, v in item.items()})
+    _cache.clear()
+    _cache[(str(p), stamp)] = out
+    return out
+
+
+def get(measure_id: str) -> Measure:
+    found = load().get(measure_id)
+    if found is None:
+        raise MeasureError(f"unknown measure {measure_id!r}; data/measures.yaml defines "
+                           f"{', '.join(load())}")
+    return found
+
+
+def spec(measure_id: str):
+    """The measure's own query, parsed like any query file (catalog.parse)."""
+    from service_insights.catalogue import catalog
+
+    return catalog.parse(get(measure_id).query_text(), f"data/measures.yaml#{measure_id}")
+
+
+def compute(store, measure_id: str, scope, period, settings, audience=None):
+    """The measure for `scope` and `period` as `audience` sees it (a ChartResult whose
+    `value` column is the figure; perturbed unless the audience holds the records)."""
+    from service_insights.catalogue import results
+
+    return results.run(store, spec(measure_id), scope, period, settings,
+                       audience or results.EVERYONE)
+
+
+DICTIONARY_START = "<!-- measures: generated from data/measures.yaml; tests check it -->"
+DICTIONARY_END = "<!-- end of measures -->"
+
+
+def dictionary_section() -> str:
+    """The "Measures" section of data/DICTIONARY.md, from the registry, so the dictionary
+    cannot drift from the definitions the dashboard uses (tests/test_measures.py)."""
+    lines = [DICTIONARY_START, "## Measures (one definition each)", "",
+             "Every headline measure is defined once, in `data/measures.yaml`; each chart, "
+             "KPI, finding and export that shows it declares it (`measure:` in the query "
+             "header) and is checked against this definition. Rates are 100 x numerator / "
+             "denominator, from perturbed counts where the figure spans other services.", "",
+             "| id | label | numerator | denominator | excluded | SQL (numerator; denominator) |",
+             "|---|---|---|---|---|---|"]
+    for m in load().values():
+        sql = f"`{m.numerator_sql}`" + (f"; `{m.denominator_sql}`" if m.is_rate else "")
+        lines.append(f"| `{m.id}` | {m.label} | {m.numerator} | "
+                     f"{m.denominator or '(a count)'} | {m.exclusions} | "
+                     f"{sql} on `{m.relation}`, by `{m.period_field}` |")
+    lines += ["", DICTIONARY_END]
+    return "\n".join(lines)
