@@ -11,9 +11,9 @@ labels:
   p90_days_to_intake: 90% of clients seen within (days)
   median_days_supported: Median days supported (closed cases)
   pct_exit_coverage: Closed cases with outcomes recorded
-  cases_with_intake: Cases referred in the period with an intake date
+  cases_with_intake: Referrals in the period with an intake date
   closed_cases: Cases closed in the period
-  closed_with_outcomes: Closed cases with outcomes recorded
+  closed_with_outcomes: Number of closed cases with outcomes recorded
 counts: [closed_with_outcomes]
 measures:
   median_days_to_intake: cases_with_intake
@@ -25,8 +25,9 @@ quantiles:
   median_days_supported: 0.5
 rates:
   pct_exit_coverage: {count: closed_with_outcomes, base: closed_cases}
+measure: {pct_exit_coverage: exit_coverage}
 params: [period_start, period_end]
-notes: "Wait: days from the referral date to the intake date, for cases referred in the period that have had an intake. Days supported: intake to exit, for cases closed (exit date) in the period. Exit coverage: closed cases in the period with at least one outcome recorded at exit; an outcome rate describes only these. A median needs 20 cases and a 90th percentile 100, so that neither is close to one client's own figure."
+notes: "Wait: days from the referral date to the intake date, for referrals in the period that have had an intake. Days supported: intake to exit, for cases closed (exit date) in the period. Exit coverage: closed cases in the period with at least one outcome recorded at exit; an outcome rate describes only these. A median needs 20 cases and a 90th percentile 100, so that neither is close to one client's own figure."
 ---*/
 with waits as (
     select

@@ -8,9 +8,9 @@ x: risk
 y: pct_exit_coverage
 labels:
   risk: Risk level at intake
-  closed_with_outcomes: Closed cases with outcomes recorded
+  closed_with_outcomes: Closed cases with any outcome recorded
   closed_cases: Cases closed in the period
-  pct_exit_coverage: Closed cases with outcomes recorded
+  pct_exit_coverage: Share of closed cases with outcomes recorded
 counts: [closed_with_outcomes]
 rates:
   pct_exit_coverage: {count: closed_with_outcomes, base: closed_cases}
