@@ -245,9 +245,9 @@ def test_home_markers_from_protected_annual_series(sample_store):
     res = run(store, trends.TREND_QUERY, one("S03"))
     assert res.perturbed
     items = {m.measure: m for m in trends.measure_trends(res)}
-    wf = items["Families offered whole-family support"]
+    wf = items["Families known to social care offered whole-family support"]
     rows = [r for r in res.data.frame.iter_rows(named=True)
-            if r["measure"] == "Families offered whole-family support"]
+            if r["measure"] == "Families known to social care offered whole-family support"]
     # The marker is the hand formula on the counts shown to this viewer.
     r = [x["n"] for x in rows]
     n = [x["base"] for x in rows]

@@ -1,6 +1,6 @@
 /*---
 title: Headline measures by financial year
-description: The share of cases at high risk, with children, families known to children's social care, families offered whole-family support, closed cases with outcomes recorded, and Marac repeats and partner-agency referrals, for each of the five financial years to the end of the period.
+description: The share of cases at high risk, with children, families known to children's social care, families known to social care offered whole-family support, closed cases with outcomes recorded, and Marac repeats and partner-agency referrals, for each of the five financial years to the end of the period.
 page: overview
 order: 90
 chart: line
@@ -17,11 +17,11 @@ labels:
   polarity: Which direction is better
 rates:
   pct: {count: n, base: base}
-series_order: [High risk (DASH 14+), Clients with children, Families known to children's social care, Families offered whole-family support, Closed cases with outcomes recorded, Marac repeat rate, Marac referrals from partner agencies]
+series_order: [High risk (DASH 14+), Clients with children, Families known to children's social care, Families known to social care offered whole-family support, Closed cases with outcomes recorded, Marac repeat rate, Marac referrals from partner agencies]
 x_label: Financial year (April to March)
 y_label: Share (%)
 params: [period_end]
-notes: "Annual figures for the five financial years ending with the one the period ends in (the last may be part of a year). Each year's recent-trend marker on Home uses these protected counts (Fingertips' method: chi-squared test for trend on the last five years). Definitions as on Home: high risk is a DASH of 14 or more among cases with a DASH; families are clients with children whose social-care involvement (or the whole-family offer) is recorded; outcomes coverage is of cases closed in the year; Marac figures are by meeting date."
+notes: "Annual figures for the five financial years ending with the one the period ends in (the last may be part of a year). Each year's recent-trend marker on Home uses these protected counts (Fingertips' method: chi-squared test for trend on the last five years). Definitions as on Home: high risk is a DASH of 14 or more among cases with a DASH; definitions as in data/measures.yaml (the whole-family offer among families known to social care with the offer recorded); outcomes coverage is of cases closed in the year; Marac figures are by meeting date."
 ---*/
 with years as (
     select make_date(year($period_end) - (month($period_end) < 4)::integer - 4, 4, 1) as first_day
@@ -35,8 +35,10 @@ case_years as (
         count(*) filter (where has_children)                        as cases_with_children,
         count(*) filter (where is_known_to_social_care is not null) as families_recorded,
         count(*) filter (where is_known_to_social_care)             as families_known,
-        count(*) filter (where whole_family_support is not null)    as families_offer_recorded,
-        count(*) filter (where whole_family_support)                as families_offered
+        count(*) filter (where is_known_to_social_care and whole_family_support is not null)
+                                                                    as families_offer_recorded,
+        count(*) filter (where is_known_to_social_care and whole_family_support)
+                                                                    as families_offered
     from cases, years
     where referral_date between years.first_day and $period_end
     group by financial_year
@@ -72,7 +74,7 @@ rows_ as (
     select financial_year, 3, 'Families known to children''s social care', 'none',
            families_known, families_recorded from case_years
     union all
-    select financial_year, 4, 'Families offered whole-family support', 'higher',
+    select financial_year, 4, 'Families known to social care offered whole-family support', 'higher',
            families_offered, families_offer_recorded from case_years
     union all
     select financial_year, 5, 'Closed cases with outcomes recorded', 'higher',

@@ -28,13 +28,15 @@ def trend_summary(selection: Selection) -> None:
         return
     items = trends.measure_trends(res)
     who = res.benchmark_label or "the comparator"
+    # Mid-sentence: "other Idva services", "all services" (an acronym keeps its case).
+    said = who if who[:2].isupper() else who[0].lower() + who[1:]
     alerts = [m for m in items if m.alert]
     for m in alerts:
         # A warning, not st.error: st.error is kept for things that went wrong.
         st.warning(
-            f"**Worse than {who.lower() if who == 'All services' else who} and getting "
+            f"**Worse than {said} and getting "
             f"worse: {m.measure}.** {_pct(m.latest)} in {m.latest_year} against "
-            f"{_pct(m.comparator)} at {who.lower() if who == 'All services' else who}; "
+            f"{_pct(m.comparator)} at {said}; "
             f"{m.trend.marker.lower()} over {m.trend.years[0]} to {m.trend.years[-1]}.",
             icon="⚠️")
     if not alerts and items:
