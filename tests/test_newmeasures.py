@@ -40,9 +40,9 @@ def one(service):
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("nm") / "s.duckdb"
-    synth.write_sample(path, 20_000, 11)
+    synth.write_sample(path, 50_000, 11)
     store = db.Store(path)
-    yield store, synth.generate(20_000, 11)
+    yield store, synth.generate(50_000, 11)
     store.close()
 
 
