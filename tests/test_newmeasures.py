@@ -259,3 +259,31 @@ def test_home_markers_from_protected_annual_series(sample_store):
     assert wf.trend.marker == "Decreasing and getting worse"
     assert wf.worse_than_comparator and wf.alert
     assert not items["High risk (DASH 14+)"].alert  # no polarity: never "worse"
+
+
+def test_the_pack_prints_exit_coverage_beside_outcome_charts(sample_store):
+    # Without Chromium the pack keeps its text: each outcome chart on the risk page has the
+    # coverage sentence, whose figures are worked out here with Polars (perturbed in the
+    # pack, so the share is compared within the perturbation's reach).
+    import io
+
+    import pypdf
+
+    from service_insights.exports import images, report_pack
+
+    store, sample = sample_store
+    pack = report_pack.build(store, one("S02"), FY, settings.get(), pages=["risk"],
+                             image_server=images.ImageServer(browser_path="/nonexistent"))
+    text = " ".join(" ".join(p.extract_text().split())
+                    for p in pypdf.PdfReader(io.BytesIO(pack.pdf)).pages)
+    outcome_charts = [e for e in catalog.for_page(settings.get().queries_dir, "risk")
+                      if e.spec and coverage.is_outcome_chart(e.spec)]
+    assert text.count("Exit coverage:") == len(outcome_charts) >= 2
+    closed = sample.cases.filter((pl.col("service_id") == "S02")
+                                 & pl.col("exit_date").is_between(FY.start, FY.end))
+    shown = float(text.split("Exit coverage: ")[1].split("%")[0])
+    recorded = closed.filter(pl.any_horizontal(
+        [pl.col(c).is_not_null() for c in ("abuse_ceased", "risk_reduced", "feels_safer",
+                                           "quality_of_life_improved")]))
+    true = 100 * recorded.height / closed.height
+    assert abs(shown - true) < 2.0 and shown < 60

@@ -139,7 +139,7 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
             return None, left_out
         chart = _Chart(res)
         if coverage.is_outcome_chart(entry.spec):
-            chart.coverage = coverage.sentence(_run(store, settings, audience,
+            chart.coverage = coverage.sentence(_run(store, settings, viewer,
                                                     coverage.COVERAGE_QUERY, scope, period, []))
         if entry.spec.chart not in ("kpi", "table"):
             chart.figure = _figure(lambda: chart_files.export_figure(res, marking, now),
