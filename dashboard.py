@@ -30,6 +30,7 @@ page = st.navigation({
         st.Page(HERE / "app_pages" / "children.py", title="Children and families"),
         st.Page(HERE / "app_pages" / "marac.py", title="Marac"),
         st.Page(HERE / "app_pages" / "risk.py", title="Risk and outcomes"),
+        st.Page(HERE / "app_pages" / "needs.py", title="Complex needs"),
         st.Page(HERE / "app_pages" / "equality.py", title="Equality and access"),
         st.Page(HERE / "app_pages" / "findings.py", title="Findings: where to adapt"),
     ],

@@ -70,6 +70,11 @@ create table store.cases (
     risk_reduced             boolean,
     feels_safer              boolean,
     quality_of_life_improved boolean,
+    -- Schema 7, complex needs recorded at intake (blank: not recorded): the client has a
+    -- mental health need, a substance use (drugs or alcohol) need, a housing need.
+    mental_health_need       boolean,
+    substance_use_need       boolean,
+    housing_need             boolean,
     -- The optional linkage key (schema 6; null unless the deployment turns it on): a keyed
     -- pseudonym of a normalised NHS number, or surname and date of birth, the same for one
     -- person at every service and Marac. Never shown; only store.marac_links reads it.
@@ -116,7 +121,12 @@ create table store.marac_referrals (
 -- never typed in.
 create table store.marac_sequence (
     referral_id           varchar primary key,
-    previous_meeting_date date
+    previous_meeting_date date,
+    -- Schema 7: the second and later referral for one victim at one Marac on one day
+    -- (the views leave it out: same-day referrals are one referral), and the first day
+    -- with a full 365 days of this Marac area's referrals in the store before it.
+    same_day_duplicate     boolean,
+    lookback_complete_from date
 );
 
 -- Derived by db.derive_links() after every build and import (schema 6): the SafeLives
@@ -128,6 +138,15 @@ create table store.marac_links (
     previous_same_perpetrator_date date,
     heard_at_other_marac_12m       boolean,
     supported_by_other_service_12m boolean
+);
+
+-- Derived by db.RETURNS_SQL after every build and import (schema 7): the cases that are a
+-- client's return to the same service within 365 days after a Marac referral from it,
+-- and whether the return was referred back to Marac. Cases not listed are not returns.
+create table store.case_returns (
+    case_id                varchar primary key,
+    returned_after_marac   boolean not null,
+    referred_back_to_marac boolean not null
 );
 
 create table store.import_log (
@@ -189,6 +208,11 @@ select
     c.exit_date is not null                                         as is_closed,
     c.gender = 'male'                                               as is_male,
     c.ethnicity in ('black', 'asian', 'mixed', 'other')             as is_minoritised,
+    -- Schema 7: any of the three complex needs; blank only when none is recorded.
+    case when c.mental_health_need or c.substance_use_need or c.housing_need then true
+         when c.mental_health_need is null and c.substance_use_need is null
+              and c.housing_need is null then null
+         else false end                                             as has_complex_needs,
     case when c.intake_date is not null and c.exit_date is not null
          then date_diff('day', c.intake_date, c.exit_date) end      as days_supported,
     -- Schema 7 (issue 15), each defined here once: the wait from referral to first
@@ -196,17 +220,26 @@ select
     date_diff('day', c.referral_date, c.intake_date)                as days_to_intake,
     c.exit_date is not null and (c.abuse_ceased is not null or c.risk_reduced is not null
         or c.feels_safer is not null or c.quality_of_life_improved is not null)
-                                                                    as has_exit_outcomes
+                                                                    as has_exit_outcomes,
+    -- Schema 7, missed Marac re-referrals (db.RETURNS_SQL): a return to the service within
+    -- 12 months of a Marac referral, and, of those at high risk (DASH 14+), one not
+    -- referred back to Marac.
+    coalesce(cr.returned_after_marac, false)                        as is_return_after_marac,
+    coalesce(cr.returned_after_marac and not cr.referred_back_to_marac
+             and c.dash_score >= 14, false)                         as is_missed_rereferral
 from store.cases c
-left join store.services s using (service_id);
+left join store.services s using (service_id)
+left join store.case_returns cr using (case_id);
 
 create view main.cases as select * exclude (record_key, linkage_key) from store.cases_keyed;
 
--- A repeat is a referral for the same victim (client_key) within 365 days of their
--- previous referral (SafeLives). Later referrals are new referrals.
+-- A repeat is a referral for the same victim (client_key) at the same Marac within 365
+-- days of their previous referral (SafeLives). Later referrals are new referrals.
+-- Referrals for one victim at one Marac on one day are one referral (schema 7): only the
+-- first is in the view.
 create view store.marac_referrals_keyed as
 with ordered as (
-    select r.*, s.previous_meeting_date, l.* exclude (referral_id)
+    select r.*, s.* exclude (referral_id), l.* exclude (referral_id)
     from store.marac_referrals r
     left join store.marac_sequence s using (referral_id)
     left join store.marac_links l using (referral_id)
@@ -222,12 +255,17 @@ select
     coalesce(date_diff('day', o.previous_same_perpetrator_date, o.meeting_date) <= 365, false)
                                                                     as is_repeat_same_perpetrator,
     o.linkage_key is not null                                       as has_linkage_key,
+    -- Schema 7: the store holds the full 12 months before this meeting for its Marac
+    -- area, so whether it is a repeat is known (catalogue/lookback.py).
+    coalesce(o.meeting_date >= o.lookback_complete_from, false)     as has_full_lookback,
     store.fy_label(store.fy_start_year(o.meeting_date))             as financial_year,
     store.fy_quarter(o.meeting_date)                                as fy_quarter,
     store.fy_label(store.fy_start_year(o.meeting_date))
         || ' Q' || store.fy_quarter(o.meeting_date)::varchar        as quarter_label,
     date_trunc('quarter', o.meeting_date)::date                     as quarter_start
-from ordered o;
+from ordered o
+where not coalesce(o.same_day_duplicate, false);
 
 create view main.marac_referrals as
-select * exclude (record_key, perpetrator_key, linkage_key) from store.marac_referrals_keyed;
+select * exclude (record_key, perpetrator_key, linkage_key, same_day_duplicate)
+from store.marac_referrals_keyed;

@@ -97,7 +97,10 @@ def test_no_finding_on_a_base_too_small_to_show(tmp_path):
 
 
 def marac(n, repeats, partner=0, service="S1", area="E0000000A"):
-    rows = []
+    # The store's data for the area begins in April 2023 (one referral before the period
+    # for someone else), a full 12 months before FY 2024-25: the look-back is complete.
+    rows = [referral(f"R{service}early", dt.date(2023, 4, 3), service_id=service,
+                     marac_area=area)]
     for i in range(n):
         key = f"R{service}{i}"
         if i < repeats:  # an earlier referral 5 months before makes this one a repeat

@@ -494,7 +494,7 @@ def test_linkage_flags_on_hand_made_rows(key, store, tmp_path, monkeypatch):
     linkage_world(tmp_path)
     got = fetch(store, "select marac_area, meeting_date, has_linkage_key, "
                        "heard_at_other_marac_12m, supported_by_other_service_12m "
-                       "from main.marac_referrals order by meeting_date").rows()
+                       "from main.marac_referrals order by meeting_date, marac_area").rows()
     d = dt.date.fromisoformat
     assert got == [
         (AREA_A, d("2023-01-10"), True, False, False),   # Y at A

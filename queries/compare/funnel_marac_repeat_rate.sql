@@ -16,7 +16,8 @@ rates:
   pct_repeat: {count: repeat_referrals, base: referrals}
 y_label: Marac referrals that were repeats (%)
 params: [period_start, period_end]
-notes: A repeat is a referral within 12 months of the same victim's previous referral. SafeLives expects 28% to 40%; the national rate is 31%. Referrals not linked to a service are left out.
+notes: A repeat is a referral within 12 months of the same victim's previous referral at the same Marac (same-day referrals are one referral); a period less than 12 months after the store's data for a Marac area begins is flagged "look-back incomplete". SafeLives expects 28% to 40%; the national rate is 31%. Referrals not linked to a service are left out.
+lookback: marac
 measure: marac_repeats
 ---*/
 select

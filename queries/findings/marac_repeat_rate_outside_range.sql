@@ -19,14 +19,15 @@ finding:
   evidence: "SafeLives expects a Marac's repeat rate to lie between 28% and 40% (national figure 31%, 12 months to 30 Sep 2024). A low rate usually means repeat incidents are not being recognised and referred back; a high rate can mean safety plans are not reducing risk."
   confidence: pct_repeat
 source: Service Insights rule; SafeLives Marac national dataset and guidance on reviewing Marac data
-notes: Fires when the 95% interval for the repeat rate lies wholly below the lower end or wholly above the upper end of the expected range (default 28% to 40%, set in data/reference.yaml). A repeat is a referral within 12 months of the same victim's previous referral.
+notes: Fires when the 95% interval for the repeat rate lies wholly below the lower end or wholly above the upper end of the expected range (default 28% to 40%, set in data/reference.yaml). A repeat is a referral within 12 months of the same victim's previous referral at the same Marac (same-day referrals are one referral). Never fires for a service with a referral in the period heard less than 12 months after the store's data for its Marac area begins (look-back incomplete), as repeats before the data begins cannot be seen, so the rate would be understated.
 measure: {pct_repeat: marac_repeats}
 ---*/
 with per_service as (
     select
         s.name                                   as service_name,
         count(*)                                 as referrals,
-        count(*) filter (where m.is_repeat)      as repeats
+        count(*) filter (where m.is_repeat)      as repeats,
+        bool_and(m.has_full_lookback)            as full_lookback
     from marac_referrals m
     join services s using (service_id)
     where m.meeting_date between $period_start and $period_end
@@ -44,6 +45,7 @@ select
          else 'Review what happens after a case is heard: are actions completed, is an Idva engaged, and are safety plans revisited when new incidents occur? A high repeat rate can show that risk is not being reduced.'
     end                                    as advice
 from per_service
-where wilson_upper(repeats, referrals) < $marac_repeat_low
-   or wilson_lower(repeats, referrals) > $marac_repeat_high
+where full_lookback
+  and (wilson_upper(repeats, referrals) < $marac_repeat_low
+       or wilson_lower(repeats, referrals) > $marac_repeat_high)
 order by service_name

@@ -18,7 +18,8 @@ rates:
   pct_repeat_same_perpetrator: {count: same_perpetrator_repeats, base: referrals_with_perpetrator}
 params: [period_start, period_end]
 source: Service Insights; definitions from SafeLives (Marac repeat referrals)
-notes: The repeat rate is the dashboard's one definition (a referral within 365 days of the same victim's previous Marac referral). The refinement counts a referral as a repeat only when the same victim was heard with the same perpetrator on an earlier day within the 365 days before; it is worked out only where a Marac file gave a perpetrator_ref (perpetrators are pseudonymised per Marac area, so one perpetrator heard at two Maracs is two). Same-day referrals are never a same-perpetrator repeat. A large gap between the two rates means many repeats involve a new perpetrator.
+notes: The repeat rate is the dashboard's one definition (a referral within 365 days of the same victim's previous referral at the same Marac; same-day referrals for one victim at one Marac are one referral). The refinement counts a referral as a repeat only when the same victim was heard with the same perpetrator on an earlier day within the 365 days before; it is worked out only where a Marac file gave a perpetrator_ref (perpetrators are pseudonymised per Marac area, so one perpetrator heard at two Maracs is two). Same-day referrals are never a same-perpetrator repeat. A large gap between the two rates means many repeats involve a new perpetrator. Both rates need a full 12-month look-back, so a period starting less than 12 months after the store's data for a Marac area begins is flagged "look-back incomplete".
+lookback: marac
 measure:
   pct_repeat: marac_repeats
 ---*/

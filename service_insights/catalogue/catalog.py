@@ -38,7 +38,7 @@ REQUIRED_KEYS = ("title", "description", "page", "chart")
 OPTIONAL_KEYS = (
     "order", "x", "y", "series", "unit", "x_label", "y_label", "labels", "counts", "rates",
     "measures", "params", "benchmark", "source", "notes", "x_order", "series_order", "finding",
-    "reference", "applies_to", "measure",
+    "reference", "applies_to", "measure", "lookback",
 )
 OPTIONAL_KEYS += ("quantiles",)  # issue 15: which measures are quantiles (see _quantiles)
 _HEADER_START = re.compile(r"^\s*/\*---\s*$")
@@ -114,6 +114,9 @@ class QuerySpec:
     measure_ids: dict[str, str] = field(default_factory=dict)
     """Column to the id of the measure in data/measures.yaml it shows (header `measure:`);
     the column takes the measure's label (catalogue/measures.py)."""
+    lookback: str = ""
+    """`marac`: the chart is a Marac repeat rate whose 12-month look-back is checked and
+    flagged (catalogue/lookback.py)."""
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -280,6 +283,7 @@ def parse(text: str, rel: str) -> QuerySpec:
         key_lines=h.lines,
         quantiles=quantiles,
         measure_ids=measure_ids,
+        lookback=_lookback(h),
     )
 
 
@@ -314,6 +318,17 @@ def _measure_ids(h: _Header, y, counts, rates) -> dict[str, str]:
                                     f" but column '{col}' is not")
         out[col] = str(mid)
     return out
+
+
+def _lookback(h: _Header) -> str:
+    from service_insights.catalogue.lookback import KINDS
+
+    value = h.data.get("lookback")
+    if value is None:
+        return ""
+    if value not in KINDS:
+        raise h.fail("lookback", f"'lookback' is {' or '.join(KINDS)} (found: {value!r})")
+    return str(value)
 
 
 def _check_keys(h: _Header) -> None:

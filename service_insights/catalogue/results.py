@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from service_insights.catalogue import comparators, keying, reference
+from service_insights.catalogue import comparators, keying, lookback, reference
 from service_insights.catalogue.catalog import QueryError, QuerySpec
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope, scoped_sql
@@ -79,6 +79,13 @@ class ChartResult:
     perturbed: bool = False
     """True when the counts shown carry cell-key noise."""
     audience: Audience = EVERYONE
+    lookback: lookback.Lookback | None = None
+    """For a query with `lookback: marac`: whether its referrals had a full 12-month
+    look-back (catalogue/lookback.py); None for other queries."""
+    lookback_note: str = ""
+    """The "look-back incomplete" sentence, empty when complete or not asked for."""
+    benchmark_scope: Scope | None = None
+    """The comparator's services the benchmark was drawn from (for the look-back check)."""
 
     def benchmark_label_for(self, column: str) -> str:
         if column in self.spec.counts and self.count_benchmark_label:
@@ -475,7 +482,30 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
     """The chart's data for `scope` as `audience` may see it (perturbed unless they hold
     the records), and the `comparator`'s benchmark (catalogue/comparators.py) where it is
     safe. The product's default comparator is services of the same type (Selection); this
-    function's default stays "all" so a caller that names none keeps its old meaning."""
+    function's default stays "all" so a caller that names none keeps its old meaning. For a
+    query with `lookback: marac`, whether its repeat rate had a full 12-month look-back
+    (in the selection and in the comparator's services)."""
+    result = _run_chart(store, spec, scope, period, settings, audience, comparator)
+    if spec.lookback and result.error is None and result.data is not None:
+        trend = "trend_start" in spec.params
+        start = _two_years_before(period.end) if trend else period.start
+        try:
+            result.lookback = lookback.check(store, scope, start, period.end, settings)
+            bench = (lookback.check(store, result.benchmark_scope, start, period.end,
+                                    settings)
+                     if result.benchmark_scope is not None else None)
+        except (db.QueryFailed, db.QueryTimeout) as exc:
+            result.error = QueryError(spec.path, spec.line_of("lookback"),
+                                      f"the look-back check failed: {exc}")
+            return result
+        result.lookback_note = lookback.note(result.lookback, bench, period, trend)
+    return result
+
+
+def _run_chart(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
+               settings: Settings, audience: Audience = EVERYONE,
+               comparator: str = "all") -> ChartResult:
+    """run() without the look-back check."""
     result = ChartResult(spec, scope, period, data_as_of=store.meta.get("data_as_of", ""),
                          data_kind=store.meta.get("data_kind", ""), audience=audience)
     perturb = not audience.exact(scope)
@@ -513,6 +543,7 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
         result.benchmark_note = chosen.note
         result.benchmark_label = chosen.label
         return result
+    result.benchmark_scope = chosen.scope
     try:
         bench, _, bench_unkeyed = _fetch(store, spec, chosen.scope, period, settings, True)
     except _Failure as exc:

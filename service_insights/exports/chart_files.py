@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import polars as pl
 
+from service_insights.catalogue import lookback
 from service_insights.catalogue.results import ChartResult
 from service_insights.exports import images
 from service_insights.presentation import captions, charts
@@ -55,6 +56,7 @@ class Stamp:
     marking: str
     generated: str
     data_kind: str = ""
+    lookback: str = ""
 
     def rows(self) -> list[tuple[str, str]]:
         rows = [
@@ -68,6 +70,8 @@ class Stamp:
             ("Protective marking", self.marking),
             ("Generated", self.generated),
         ]
+        if self.lookback:
+            rows.append(("Look-back", self.lookback))
         if self.data_kind == "synthetic":
             rows.append(("Warning", "Synthetic sample data: not real services or people."))
         return rows
@@ -88,6 +92,7 @@ def stamp(res: ChartResult, marking: str, now: dt.datetime | None = None) -> Sta
         marking=marking,
         generated=f"{(now or dt.datetime.now()):%Y-%m-%d %H:%M}",
         data_kind=res.data_kind,
+        lookback=res.lookback_note,
     )
 
 
@@ -157,6 +162,12 @@ def data_table(res: ChartResult) -> tuple[list[str], list[list[object]]]:
                 row[own_cols.index(d)] = v
             row.extend(theirs[c][j] for c in ycols)
             rows.append(row)
+    if res.lookback is not None:
+        # A repeat rate's look-back, row by row: "look-back incomplete" or "complete".
+        header.append("Look-back")
+        x = spec.x if spec.x in own_cols else None
+        for row in rows:
+            row.append(lookback.row_flag(res, row[own_cols.index(x)] if x else None))
     return header, rows
 
 

@@ -36,6 +36,7 @@ PAGE_TITLES = {
     "children": "Children and families",
     "marac": "Marac",
     "risk": "Risk and outcomes",
+    "needs": "Complex needs",
     "equality": "Equality and access",
 }
 """Pages in the dashboard's order; a page only the catalogue knows comes after these."""

@@ -67,6 +67,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("risk_reduced", "bool"),
     Column("feels_safer", "bool"),
     Column("quality_of_life_improved", "bool"),
+    # Complex needs at intake (schema 7); blank: not recorded.
+    Column("mental_health_need", "bool"),
+    Column("substance_use_need", "bool"),
+    Column("housing_need", "bool"),
 )
 BY_NAME = {c.name: c for c in COLUMNS}
 
@@ -131,6 +135,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "risk_reduced": ("reduced_risk", "risk_reduced_at_exit"),
     "feels_safer": ("feel_safer", "feeling_safer", "client_feels_safer"),
     "quality_of_life_improved": ("quality_of_life", "improved_quality_of_life", "qol_improved"),
+    "mental_health_need": ("mental_health", "mental_health_needs", "mental_health_issues",
+                           "mh_need"),
+    "substance_use_need": ("substance_use", "substance_misuse", "substance_misuse_need",
+                           "drugs_or_alcohol", "drug_alcohol_use"),
+    "housing_need": ("housing_needs", "housing_issues", "housing_support_need"),
     DATE_OF_BIRTH: ("dob", "d_o_b", "birth_date", "date_of_birth_client", "client_dob"),
 }
 

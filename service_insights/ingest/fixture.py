@@ -66,6 +66,9 @@ def export_frame(n_cases: int, seed: int = 20240401, service_id: str = "S01") ->
         pl.col("referring_agency").alias("marac_referring_agency"),
         *[yn(c).alias(c) for c in ("whole_family_support", "abuse_ceased", "risk_reduced",
                                    "feels_safer", "quality_of_life_improved")],
+        yn("mental_health_need").alias("Mental Health"),
+        yn("substance_use_need").alias("Substance Misuse"),
+        yn("housing_need").alias("Housing Need"),
     )
 
 

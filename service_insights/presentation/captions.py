@@ -49,4 +49,5 @@ def caption(res: ChartResult, *, always_note_rules: bool = False) -> str:
         parts.append(suppression_note(res, why_no_benchmark=False))
     if res.truncated:
         parts.append("The result was cut at the row limit.")
+    parts.append(res.lookback_note)
     return " ".join(p for p in parts if p)

@@ -14,7 +14,7 @@ import html
 import plotly.graph_objects as go
 import polars as pl
 
-from service_insights.catalogue import reference
+from service_insights.catalogue import lookback, reference
 from service_insights.catalogue.results import ChartResult
 from service_insights.findings import significance, stats
 
@@ -95,6 +95,8 @@ def footnote(result: ChartResult) -> str:
         parts.append(result.data.note())
     if result.benchmark_note:
         parts.append(result.benchmark_note)
+    if result.lookback_note:
+        parts.append(result.lookback_note)
     return " ".join(parts)
 
 
@@ -334,7 +336,25 @@ def _line(result: ChartResult) -> go.Figure:
         fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1,
                                       yanchor="top", font=dict(size=11)),
                           margin=dict(r=320, t=90), height=(fig.layout.height or 500) + 60)
+    # After the layout, which sets the footnote as the figure's annotations.
+    _mark_lookback(fig, result, cats)
     return fig
+
+
+def _mark_lookback(fig: go.Figure, result: ChartResult, cats: list) -> None:
+    """Grey out the quarters whose repeat rate lacks a full 12-month look-back
+    (catalogue/lookback.py), labelled on the chart, so the low first year is not read as
+    a real fall."""
+    if result.lookback is None or not result.lookback.incomplete:
+        return
+    flagged = [i for i, c in enumerate(cats) if lookback.row_flag(result, c) == lookback.FLAG]
+    if not flagged:
+        return
+    fig.add_vrect(x0=min(flagged) - 0.5, x1=max(flagged) + 0.5, fillcolor="#BDBDBD",
+                  opacity=0.35, line_width=0, layer="below")
+    fig.add_annotation(x=min(flagged) - 0.45, xref="x", y=0.01, yref="paper", xanchor="left",
+                       yanchor="bottom", showarrow=False, text="<b>Look-back incomplete</b>",
+                       font=dict(size=12, color="#333"), bgcolor="rgba(255,255,255,0.8)")
 
 
 def _error_bars(result: ChartResult, y: str, keys: list[tuple],

@@ -419,14 +419,49 @@ class Writer:
 
 DERIVE_SQL = """
 create or replace table store.marac_sequence as
-select referral_id,
-       lag(meeting_date) over (
-           partition by client_key order by meeting_date, referral_id
-       ) as previous_meeting_date
-from store.marac_referrals
+with days as (
+    select referral_id, marac_area, client_key, meeting_date,
+           row_number() over (
+               partition by marac_area, client_key, meeting_date
+               order by (source = 'marac_file') desc, referral_id
+           ) > 1 as same_day_duplicate
+    from store.marac_referrals
+),
+area_start as (
+    select marac_area, least(min(meeting_date), (
+               select min(c.referral_date) from store.cases c
+               join store.services s using (service_id)
+               where s.area_code = r.marac_area)) as data_from
+    from store.marac_referrals r
+    group by marac_area
+),
+heard as (
+    select d.*,
+           max(d.meeting_date) over (
+               partition by d.marac_area, d.client_key order by d.meeting_date
+               range between unbounded preceding and interval 1 day preceding
+           ) as previous_meeting_date,
+           date_trunc('month', a.data_from) + interval 12 month as lookback_complete_from
+    from days d join area_start a using (marac_area)
+)
+select referral_id, previous_meeting_date, same_day_duplicate,
+       cast(lookback_complete_from as date) as lookback_complete_from
+from heard
 """
 """Derived tables recomputed after every write, so queries read them instead of working
-them out again on every chart (see store.marac_sequence in data/schema.sql)."""
+them out again on every chart (see store.marac_sequence in data/schema.sql).
+
+Schema 7, the SafeLives definition kept honest: a repeat is a referral within 12 months
+(365 days) of the same victim's previous referral *at the same Marac* (partitioned by
+marac_area and client_key, across every agency that referred to that Marac); referrals
+for one victim on one day at one Marac are one referral (every row but the first is a
+`same_day_duplicate`, left out of the views), and the previous referral is the latest on
+an earlier day. `lookback_complete_from` is the first day on which the store holds a full
+12 months of that Marac area's data before it: its data begins in the month of the
+earlier of its first referral and the first case at a service in the area (a case's
+referral is made after the case; stores are loaded by whole months, so a first record on
+the 3rd does not flag a year starting on the 1st). A referral before it may be a repeat
+of one the store never saw (catalogue/lookback.py flags those rates)."""
 
 
 LINKS_SQL = """
@@ -450,7 +485,7 @@ other_service as (
 )
 select referral_id,
        case when perpetrator_key is not null then max(meeting_date) over (
-           partition by client_key, perpetrator_key order by meeting_date
+           partition by marac_area, client_key, perpetrator_key order by meeting_date
            range between unbounded preceding and interval 1 day preceding) end
            as previous_same_perpetrator_date,
        case when linkage_key is not null
@@ -468,9 +503,53 @@ same-perpetrator repeat needs an earlier meeting day (same-day referrals are one
 service" a case at any service but the referral's own, open at some point in those days."""
 
 
+RETURNS_SQL = """
+create or replace table store.case_returns as
+with linked as (
+    -- Each Marac referral heard for a client of a service, from that service's case
+    -- (source 'case') or linked to it by a Marac file's service_client_ref.
+    select r.service_id, coalesce(r.service_client_key, r.client_key) as client_key,
+           r.meeting_date
+    from store.marac_referrals r
+    where r.service_id is not null
+      and (r.service_client_key is not null or r.source = 'case')
+),
+returns as (
+    select distinct c.case_id
+    from store.cases c
+    join linked m on m.service_id = c.service_id and m.client_key = c.client_key
+    join store.cases earlier
+      on earlier.service_id = c.service_id and earlier.client_key = c.client_key
+     and earlier.case_id <> c.case_id and earlier.referral_date < c.referral_date
+    where m.meeting_date < c.referral_date
+      and c.referral_date <= m.meeting_date + interval 365 day
+      and m.meeting_date >= earlier.referral_date
+),
+referred_back as (
+    select distinct c.case_id
+    from store.cases c
+    join linked m on m.service_id = c.service_id and m.client_key = c.client_key
+    where m.meeting_date between c.referral_date and c.referral_date + interval 365 day
+)
+select c.case_id,
+       true as returned_after_marac,
+       coalesce(c.marac_referred, false)
+           or c.case_id in (select case_id from referred_back) as referred_back_to_marac
+from store.cases c
+where c.case_id in (select case_id from returns)
+"""
+"""Issue 14's missed re-referral (store.case_returns in data/schema.sql): a case that is
+a client's return to the same service (a new case, after an earlier one) within 365 days
+after a Marac meeting that heard a referral from that service for that client, and
+whether the new case was referred to Marac again (marked on the case, or a linked
+referral heard within 365 days of its referral date). Worked out once per write, as the
+repeat is, so a query counts plain flags."""
+
+
 def derive(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DERIVE_SQL)
     con.execute(LINKS_SQL)
+    con.execute(RETURNS_SQL)
 
 
 def _remove_with_wal(tmp: Path) -> None:

@@ -71,6 +71,18 @@ class Profile:
     stay_factor: float = 1.0  # scales the length of support
     outcome_recorded: float = 0.92  # share of closed cases with outcomes recorded
     whole_family_trend: float = 0.0  # change in `whole_family` a financial year, to 2024-25
+    # Complex needs recorded at intake (schema 7). Mental health: SafeLives' refuge
+    # Insights dataset has 53% of refuge clients with mental health needs, and recorded
+    # disclosure at intake ranges from under 10% to over 60% between services ("The power
+    # of humble data"); 40% for Idva and outreach is this sample's assumption between
+    # those. Substance use and housing shares are assumptions (see DICTIONARY.md).
+    mental_health: float = 0.40
+    substance_use: float = 0.12
+    housing: float = 0.30
+    needs_gap: float = 0.02  # how much lower each outcome's chance is with complex needs
+    # Share of Marac-referable episodes not referred after all (drawn from the needs
+    # stream, after every other draw, so the rest of the sample is unchanged).
+    unreferred: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,17 +98,23 @@ class Service:
 
 _P = Profile()
 SERVICES = [
-    Service("S01", "Ashcombe Idva Service", "idva", "E06000001", 1.2),
+    Service("S01", "Ashcombe Idva Service", "idva", "E06000001", 1.2,
+            replace(_P, needs_gap=0.25),
+            "clients with complex needs have far worse outcomes than its other clients"),
     Service("S02", "Ashcombe Community Outreach", "outreach", "E06000001", 0.8,
-            replace(_P, high_risk=0.30, extra_wait=25.0, outcome_recorded=0.45),
-            "long waits for first contact; few closed cases have outcomes recorded"),
+            replace(_P, high_risk=0.30, extra_wait=25.0, outcome_recorded=0.45,
+                    unreferred=0.40),
+            "long waits for first contact; few closed cases have outcomes recorded; "
+            "high-risk clients who come back after a Marac referral are often not referred "
+            "back to Marac"),
     Service("S03", "Brindlehurst Family Idva", "idva", "E06000002", 1.1,
             replace(_P, children=0.74, social_care_known=0.80, whole_family=0.10,
                     whole_family_trend=-0.03),
             "most clients have children and most of those families are known to children's "
             "social care, but few are offered whole-family support"),
     Service("S04", "Brindlehurst Refuge", "refuge", "E06000002", 0.6,
-            replace(_P, high_risk=0.58, children=0.70, stay_factor=2.2, extra_wait=3.0)),
+            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S05", "Calderbrook Idva", "idva", "E06000003", 1.0,
             replace(_P, children=0.32, social_care_known=0.25, whole_family=0.55),
             "few clients with children and few families known to social care"),
@@ -112,12 +130,14 @@ SERVICES = [
             replace(_P, partner_share=0.12),
             "few Marac referrals from partner agencies (most from the police)"),
     Service("S10", "Eskton Outreach", "outreach", "E06000005", 0.6,
-            replace(_P, high_risk=0.28)),
+            replace(_P, high_risk=0.28, mental_health=0.08),
+            "records a mental health need for under 10% of clients"),
     Service("S11", "Fenwold Idva", "idva", "E06000006", 1.2,
             replace(_P, returns=0.74),
             "Marac repeat rate above the expected 40%"),
     Service("S12", "Fenwold Refuge", "refuge", "E06000006", 0.5,
-            replace(_P, high_risk=0.58, children=0.70, stay_factor=2.2, extra_wait=3.0)),
+            replace(_P, high_risk=0.58, mental_health=0.62, substance_use=0.25, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S13", "Fenwold Young People's Service", "cyp", "E06000006", 0.4,
             replace(_P, young=0.25, high_risk=0.40, returns=0.25, children=0.15,
                     stay_factor=1.6, extra_wait=12.0, outcome_recorded=0.50)),
@@ -132,9 +152,11 @@ SERVICES = [
     Service("S17", "Holloway Vale Outreach", "outreach", "E06000008", 0.9,
             replace(_P, high_risk=0.30, minoritised=0.22)),
     Service("S18", "Holloway Vale Refuge", "refuge", "E06000008", 0.5,
-            replace(_P, high_risk=0.58, children=0.70, stay_factor=2.2, extra_wait=3.0)),
+            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S19", "Greyhaven Refuge", "refuge", "E06000007", 0.4,
-            replace(_P, high_risk=0.58, children=0.70, stay_factor=2.2, extra_wait=3.0)),
+            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S20", "Ashcombe Young People's Service", "cyp", "E06000001", 0.4,
             replace(_P, young=0.20, high_risk=0.40, returns=0.25, children=0.15,
                     stay_factor=1.6, extra_wait=12.0)),
@@ -187,9 +209,13 @@ def _days(dates: np.ndarray) -> np.ndarray:
 
 
 def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset: int,
+                   needs_rng: np.random.Generator | None = None,
                    extra: np.random.Generator | None = None):
-    """Episodes for one service: clients, each returning with chance `returns`. `extra`
-    draws issue 15's waits and missing outcomes from a stream of their own."""
+    """Episodes for one service: clients, each returning with chance `returns`.
+
+    Complex needs are drawn from `needs_rng`, a stream of their own, so adding them
+    (schema 7) left every other drawn value of the sample as it was; `extra` draws issue
+    15's waits and missing outcomes from another stream of their own."""
     extra = extra if extra is not None else np.random.default_rng(0)
     p = svc.profile
     span = (AS_OF - FIRST_DAY).days + 1
@@ -236,6 +262,16 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     social_care = np.where(rng.random(cm) < 0.04, "unknown",
                            np.where(known, sc_level, "none")).astype(str)
 
+    # Complex needs, per client (constant across episodes); 8% not recorded.
+    nr = needs_rng if needs_rng is not None else np.random.default_rng(0)
+    needs = {name: np.where(nr.random(cm) < 0.08, None, nr.random(cm) < share)
+             for name, share in (("mental_health_need", p.mental_health),
+                                 ("substance_use_need", p.substance_use),
+                                 ("housing_need", p.housing))}
+    complex_client = np.zeros(cm, dtype=bool)
+    for v in needs.values():
+        complex_client |= v == True  # noqa: E712 - object array of True/False/None
+
     k = client.size
     # Episode-level facts.
     high = np.where(is_high_client[client], rng.random(k) < 0.88, rng.random(k) < 0.06)
@@ -264,7 +300,8 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     fy = (day / 365.25).astype(int)  # 0 for 2020-21 ... 4 for 2024-25
     wfs = rng.random(k) < np.clip(p.whole_family + p.whole_family_trend * (fy - 4), 0.01, 0.99)
     helped = family & wfs
-    base = np.where(risk == "high", 0.56, np.where(risk == "medium", 0.64, 0.72)) + 0.08 * helped
+    base = (np.where(risk == "high", 0.56, np.where(risk == "medium", 0.64, 0.72))
+            + 0.08 * helped - p.needs_gap * complex_client[client])
     months = np.round(rng.lognormal(np.log(p.abuse_months), 0.8, size=k)).astype(int)
 
     recorded = closed & (extra.random(k) < p.outcome_recorded)
@@ -302,6 +339,8 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
         "risk_reduced": outcome(base + 0.14),
         "feels_safer": outcome(base + 0.20),
         "quality_of_life_improved": outcome(base + 0.06),
+        **{name: pl.Series(name, v[client].tolist(), dtype=pl.Boolean)
+           for name, v in needs.items()},
     })
 
     # One Marac referral per referred episode, heard a few weeks after intake.
@@ -310,6 +349,10 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     meeting = np.minimum(meeting, np.datetime64(AS_OF))
     agency = np.where(rng.random(mk) < 1 - p.partner_share, "police",
                       _pick(rng, _AGENCIES[1:], _AGENCY_NON_POLICE, mk))
+    # Episodes the service did not refer after all (issue 14's missed re-referrals), from
+    # the needs stream so no draw of the main stream moves.
+    kept = ~(nr.random(k) < p.unreferred)
+    cases = cases.with_columns(marac_referred=pl.Series(marac & kept))
     referrals = pl.DataFrame({
         "client_index": (client + client_offset)[marac],
         "marac_area": svc.area_code,
@@ -317,7 +360,7 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
         "meeting_date": _days(meeting),
         "referring_agency": agency.astype(str),
         "children_in_household": kids[marac].astype(np.int8),
-    })
+    }).filter(pl.Series(kept[marac]))
     return cases, referrals, m
 
 
@@ -333,6 +376,7 @@ def generate(n_cases: int = 50_000, seed: int = 20240401) -> Sample:
     case_parts, ref_parts, offset = [], [], 0
     for i, (svc, n) in enumerate(zip(SERVICES, sizes, strict=True)):
         c, r, m = _service_cases(rng, svc, int(n), offset,
+                                 np.random.default_rng([seed, 0x4EED, i]),
                                  np.random.default_rng([seed, i, 0x15]))
         case_parts.append(c)
         ref_parts.append(r)

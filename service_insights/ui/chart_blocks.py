@@ -119,6 +119,10 @@ def _result_or_none(qid: str, selection: Selection) -> results.ChartResult | Non
 def _render_kpis(res: results.ChartResult) -> None:
     spec = res.spec
     st.markdown(f"**{spec.title}** · {res.scope.label} · {res.period.label}")
+    if res.lookback_note:
+        st.warning("Look-back incomplete: less than 12 months of this Marac area's data "
+                   "before the period, so the repeat rate is understated (see below).",
+                   icon=":material/history:")
     shown = res.data.display()
     bench = res.benchmark.display() if res.benchmark is not None else None
     verdicts = significance.verdicts(res) if bench is not None else []
