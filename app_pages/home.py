@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from service_insights.ui import chart_blocks, filters, findings_blocks
+from service_insights.ui import chart_blocks, filters, findings_blocks, trend_blocks
 
 selection = filters.current_selection()
 st.title("Service Insights")
@@ -13,4 +13,5 @@ st.write(
     "type unless you choose otherwise)."
 )
 chart_blocks.render_page("home", selection)
+trend_blocks.trend_summary(selection)
 findings_blocks.findings_teaser(selection)

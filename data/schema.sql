@@ -25,7 +25,11 @@ create table store.services (
     name         varchar not null,
     service_type varchar not null
         check (service_type in ('idva', 'outreach', 'cyp', 'refuge', 'perpetrator')),
-    area_code    varchar not null
+    area_code    varchar not null,
+    -- Schema 7: staffing registered for the service (full-time equivalents; blank when
+    -- not given), set against the SafeLives capacity guidance on the Marac page.
+    idva_fte     decimal(6, 2) check (idva_fte >= 0),
+    admin_fte    decimal(6, 2) check (admin_fte >= 0)
 );
 
 create table store.cases (
@@ -180,7 +184,7 @@ create view main.areas as select * from store.areas;
 
 create view main.services as
 select s.service_id, s.name, s.service_type, s.area_code,
-       a.name as area_name, a.region
+       a.name as area_name, a.region, s.idva_fte, s.admin_fte
 from store.services s
 left join store.areas a using (area_code);
 
@@ -211,6 +215,12 @@ select
          else false end                                             as has_complex_needs,
     case when c.intake_date is not null and c.exit_date is not null
          then date_diff('day', c.intake_date, c.exit_date) end      as days_supported,
+    -- Schema 7 (issue 15), each defined here once: the wait from referral to first
+    -- contact (intake), and whether a closed case has any outcome recorded at exit.
+    date_diff('day', c.referral_date, c.intake_date)                as days_to_intake,
+    c.exit_date is not null and (c.abuse_ceased is not null or c.risk_reduced is not null
+        or c.feels_safer is not null or c.quality_of_life_improved is not null)
+                                                                    as has_exit_outcomes,
     -- Schema 7, missed Marac re-referrals (db.RETURNS_SQL): a return to the service within
     -- 12 months of a Marac referral, and, of those at high risk (DASH 14+), one not
     -- referred back to Marac.

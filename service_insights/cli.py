@@ -397,7 +397,8 @@ def _services_add(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         area = registry.Area(args.area, args.area_name, args.region, args.population)
-    service = registry.Service(args.id, args.name, args.type, args.area)
+    service = registry.Service(args.id, args.name, args.type, args.area,
+                               args.idva_fte, args.admin_fte)
     try:
         print(registry.register_service(service, area))
     except (registry.RegistrationError, db.StoreError) as exc:
@@ -410,7 +411,11 @@ def _services_list(args: argparse.Namespace) -> int:
     from service_insights.store import registry
 
     for row in registry.services().iter_rows(named=True):
-        print(f"{row['service_id']}\t{row['service_type']}\t{row['area_code']}\t{row['name']}")
+        fte = [row.get(c) for c in ("idva_fte", "admin_fte")]
+        extra = ("\t" + "\t".join("" if v is None else f"{v:g}" for v in fte)
+                 if any(v is not None for v in fte) else "")  # FTE only when registered
+        print(f"{row['service_id']}\t{row['service_type']}\t{row['area_code']}\t{row['name']}"
+              f"{extra}")
     return 0
 
 
@@ -511,6 +516,10 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--region", default=None, help="e.g. North East")
     add.add_argument("--population", type=int, default=None,
                      help="the area's adult female population (16+)")
+    add.add_argument("--idva-fte", type=float, default=None,
+                     help="full-time-equivalent Idvas at the service (for Marac capacity)")
+    add.add_argument("--admin-fte", type=float, default=None,
+                     help="full-time-equivalent Marac administrators the service funds")
     add.set_defaults(func=_services_add)
     services.add_parser("list", help="list registered services").set_defaults(
         func=_services_list)

@@ -40,6 +40,8 @@ def truth(sample_db) -> dict[str, tuple[int, int | None]]:
                      & pl.col("referral_date").is_between(START, END))
     r = refs.filter((pl.col("service_id") == SERVICE)
                     & pl.col("meeting_date").is_between(START, END))
+    closed = cases.filter((pl.col("service_id") == SERVICE)
+                          & pl.col("exit_date").is_between(START, END))
     kids = c.filter(pl.col("children_in_household") > 0)
     recorded = kids.filter(pl.col("social_care") != "unknown")
     known = recorded.filter(pl.col("social_care") != "none")
@@ -57,6 +59,10 @@ def truth(sample_db) -> dict[str, tuple[int, int | None]]:
                               r.height),
         "long_abuse": (c.filter(pl.col("abuse_months") >= 36).height,
                        c.filter(pl.col("abuse_months").is_not_null()).height),
+        "exit_coverage": (closed.filter(pl.any_horizontal(
+            [pl.col(o).is_not_null() for o in ("abuse_ceased", "risk_reduced", "feels_safer",
+                                               "quality_of_life_improved")])).height,
+                          closed.height),
     }
 
 

@@ -40,6 +40,7 @@ OPTIONAL_KEYS = (
     "measures", "params", "benchmark", "source", "notes", "x_order", "series_order", "finding",
     "reference", "applies_to", "measure", "lookback",
 )
+OPTIONAL_KEYS += ("quantiles",)  # issue 15: which measures are quantiles (see _quantiles)
 _HEADER_START = re.compile(r"^\s*/\*---\s*$")
 _HEADER_END = re.compile(r"^\s*---\*/\s*$")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -106,6 +107,10 @@ class QuerySpec:
     """Reference figures to draw: a horizontal `line`, an expected `band` [low, high], or
     `points` for x categories, each naming a key of data/reference.yaml."""
     key_lines: dict[str, int] = field(default_factory=dict)
+    quantiles: dict[str, float | tuple[str, dict[str, float]]] = field(default_factory=dict)
+    """Measures that are quantiles (a median, a 90th percentile): the quantile, or the
+    column whose value names it on each row with each value's quantile. Disclosure
+    control needs enough cases on each side of a quantile (disclosure.quantile_base)."""
     measure_ids: dict[str, str] = field(default_factory=dict)
     """Column to the id of the measure in data/measures.yaml it shows (header `measure:`);
     the column takes the measure's label (catalogue/measures.py)."""
@@ -238,6 +243,7 @@ def parse(text: str, rel: str) -> QuerySpec:
     x, series, y, counts = h.column("x"), h.column("series"), h.columns("y"), h.columns("counts")
     rates, measures = _rates(h), _measures(h)
     _check_chart_needs(h, chart, y, counts, rates, measures)
+    quantiles = _quantiles(h, measures)
     params = _params(h)
     _check_one_select(h)
     _check_scope(h)
@@ -275,6 +281,7 @@ def parse(text: str, rel: str) -> QuerySpec:
         finding=_finding(data, rel, h.ln, chart, counts, rates, measures),
         reference=_reference(data.get("reference"), rel, h.ln("reference"), chart),
         key_lines=h.lines,
+        quantiles=quantiles,
         measure_ids=measure_ids,
         lookback=_lookback(h),
     )
@@ -380,6 +387,38 @@ def _measures(h: _Header) -> dict[str, str]:
             for name, base in raw.items()}
 
 
+def _quantiles(h: _Header, measures: dict[str, str]) -> dict:
+    """`quantiles: {median_days: 0.5}` or, for one column holding several statistics,
+    `quantiles: {days: {by: statistic, values: {Median: 0.5, 90th percentile: 0.9}}}`.
+    Each must be a declared measure: its base is what the quantile rule judges."""
+    raw = h.data.get("quantiles") or {}
+    if not isinstance(raw, dict):
+        raise h.fail("quantiles", "'quantiles' maps each quantile measure to its quantile "
+                                  "(0.5 for a median) or to {by: <column>, values: {...}}")
+    line = h.ln("quantiles")
+
+    def q_of(name, value) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise h.fail("quantiles", f"quantile for '{name}' must be a number between 0 "
+                                      "and 1, such as 0.5 for a median")
+        return float(value)
+
+    out: dict = {}
+    for name, value in raw.items():
+        col = _column(name, "quantiles", line, h.rel)
+        if col not in measures:
+            raise h.fail("quantiles", f"'{col}' must also be declared under 'measures' "
+                                      "with its base")
+        if isinstance(value, dict):
+            if set(value) != {"by", "values"} or not isinstance(value["values"], dict):
+                raise h.fail("quantiles", f"'{col}' needs exactly 'by' and 'values'")
+            out[col] = (_column(value["by"], "quantiles", line, h.rel),
+                        {str(k): q_of(col, v) for k, v in value["values"].items()})
+        else:
+            out[col] = q_of(col, value)
+    return out
+
+
 _CHART_NEEDS = {"bar": ("x", "y"), "grouped_bar": ("x", "y", "series"),
                 "stacked_bar": ("x", "y", "series"), "line": ("x", "y"), "kpi": ("y",),
                 "table": (), "funnel": ("x", "y"), "finding": ("finding",)}
@@ -469,9 +508,10 @@ def _finding(data: dict, rel: str, ln, chart: str, counts, rates, measures) -> d
                                         f"{', '.join(FINDING_KEYS)} (found: {got})"))
     out = {k: _str(raw[k], f"finding.{k}", line, rel) for k in FINDING_KEYS}
     _column(out["subject"], "finding.subject", line, rel)
-    if out["confidence"] not in rates:
+    if out["confidence"] not in rates and out["confidence"] not in measures:
         raise QueryFileError(QueryError(rel, line, f"finding.confidence '{out['confidence']}' "
-                                        "must be a column declared under 'rates'"))
+                                        "must be a column declared under 'rates' (or, for a "
+                                        "figure proportional to a count, 'measures')"))
     for key in ("message", "recommendation"):
         try:
             template_fields(out[key])

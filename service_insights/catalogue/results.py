@@ -111,6 +111,11 @@ class ChartResult:
             return None
         if col in bases and len(set(values)) == 1:
             return int(values[0])
+        if col in bases and spec.x in frame.columns and any(
+                isinstance(q, tuple) for q in spec.quantiles.values()):
+            # Several statistics (median, 90th percentile) per x share one base: once each.
+            firsts = dict(zip(frame[spec.x].to_list(), frame[col].to_list(), strict=True))
+            return int(sum(v for v in firsts.values() if v is not None))
         return int(sum(values))
 
 
@@ -354,7 +359,22 @@ def _protect(spec: QuerySpec, frame: pl.DataFrame, settings: Settings,
         rules=disclosure.Rules(settings.suppression_threshold, settings.min_rate_base),
         perturbed=perturbed,
         unkeyed=unkeyed,
+        quantiles=row_quantiles(spec, frame),
     )
+
+
+def row_quantiles(spec: QuerySpec, frame: pl.DataFrame) -> dict[str, list[float | None]]:
+    """Each quantile measure's quantile on every row (issue 15): a fixed one, or the one
+    its `by` column names; a row whose label is not listed is judged as a median."""
+    out: dict[str, list[float | None]] = {}
+    for col, q in spec.quantiles.items():
+        if isinstance(q, tuple):
+            by, values = q
+            labels = frame[by].to_list() if by in frame.columns else [None] * frame.height
+            out[col] = [values.get(str(v), 0.5) for v in labels]
+        else:
+            out[col] = [q] * frame.height
+    return out
 
 
 _JUDGING_PTABLES: set[str] = set()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from service_insights.catalogue import catalog, results, selection
+from service_insights.catalogue import catalog, coverage, results, selection
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.results import ChartResult
 from service_insights.catalogue.scope import Scope
@@ -77,6 +77,8 @@ class _Chart:
     image: bytes | None = None
     comparison: go.Figure | None = None
     comparison_image: bytes | None = None
+    coverage: str = ""
+    """For an outcome chart, the exit coverage sentence (catalogue/coverage.py)."""
 
 
 def pages_in(queries_dir: Path) -> list[str]:
@@ -137,6 +139,9 @@ def build(store: db.Store, scope: Scope, period: Period, settings: Settings, *,
         if res is None:
             return None, left_out
         chart = _Chart(res)
+        if coverage.is_outcome_chart(entry.spec):
+            chart.coverage = coverage.sentence(_run(store, settings, viewer,
+                                                    coverage.COVERAGE_QUERY, scope, period, []))
         if entry.spec.chart not in ("kpi", "table"):
             chart.figure = _figure(lambda: chart_files.export_figure(res, marking, now),
                                    res.spec.title, left_out)
@@ -531,6 +536,8 @@ def _write_chart(doc: _Document, chart: _Chart) -> None:
                  size=9)
         header, rows, _ = _data_rows(res)
         doc.table(header, rows, size=8)
+    if chart.coverage:
+        doc.para(chart.coverage, size=9, style="B", gap=1)
     doc.para(captions.caption(res, always_note_rules=True), size=9, gap=4)
     if chart.comparison_image:
         doc.keep(110)

@@ -91,6 +91,8 @@ def _fill(template: str, row: dict) -> str:
 
 def _confidence(spec: QuerySpec, row: dict) -> tuple[str, str, int]:
     rate = spec.finding["confidence"]
+    if rate in spec.measures:
+        return _count_confidence(spec, row, rate)
     count_col, base_col = spec.rates[rate].count, spec.rates[rate].base
     count, base = int(row[count_col]), int(row[base_col])
     ci = stats.wilson(count, base)
@@ -108,6 +110,25 @@ def _confidence(spec: QuerySpec, row: dict) -> tuple[str, str, int]:
     sentence = (f"{level.capitalize()} confidence: based on {base:,} "
                 f"{spec.label(base_col)}; {interval}.")
     return sentence, level, base
+
+
+def _count_confidence(spec: QuerySpec, row: dict, measure: str) -> tuple[str, str, int]:
+    """For a figure proportional to a count (Idva FTE implied by Marac cases a year): the
+    count's Byar 95% interval, scaled the same way, in the figure's own unit, so the
+    interval reads "4.9 to 6.1 FTE", never as a percentage."""
+    base_col = spec.measures[measure]
+    count, value = int(row[base_col]), row[measure]
+    level = stats.confidence_level(count)
+    label = spec.label(measure)
+    interval = ""
+    ci = stats.byar(count)
+    if ci is not None and count > 0 and value is not None:
+        scale = float(value) / count
+        name = label if label[:2].isupper() else label[0].lower() + label[1:]
+        interval = (f"; the 95% interval for {name} is "
+                    f"{ci[0] * scale:,.1f} to {ci[1] * scale:,.1f} {spec.unit}".rstrip())
+    return (f"{level.capitalize()} confidence: based on {count:,} "
+            f"{spec.label(base_col)}{interval}.", level, count)
 
 
 def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: Period,

@@ -104,3 +104,15 @@ def confidence_level(base: int) -> str:
     if base >= 30:
         return "moderate"
     return "low"
+
+
+def byar(count: int, z: float = Z95) -> tuple[float, float] | None:
+    """The 95% interval for a Poisson count by Byar's approximation (as PHE uses for
+    counts and rates): a count of events a year, such as Marac cases, not a share.
+    Returned as counts, not percent; None for a negative count."""
+    if count is None or count < 0:
+        return None
+    low = 0.0 if count == 0 else count * (1 - 1 / (9 * count) - z / (3 * math.sqrt(count))) ** 3
+    up = count + 1
+    high = up * (1 - 1 / (9 * up) + z / (3 * math.sqrt(up))) ** 3
+    return max(0.0, low), high

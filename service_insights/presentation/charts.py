@@ -329,8 +329,15 @@ def _line(result: ChartResult) -> go.Figure:
     _reference(fig, result, cats)
     fig.update_xaxes(title_text=spec.x_label or spec.label(x), type="category")
     fig.update_yaxes(title_text=axis_title(result, y))
+    fig = _base_layout(fig, result)
+    if s and len(series) > 4:
+        # Many series (the annual headline measures): a legend row above the plot would
+        # run into the title, so it goes down the right-hand side instead.
+        fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1,
+                                      yanchor="top", font=dict(size=11)),
+                          margin=dict(r=320, t=90), height=(fig.layout.height or 500) + 60)
     # After the layout, which sets the footnote as the figure's annotations.
-    _mark_lookback(_base_layout(fig, result), result, cats)
+    _mark_lookback(fig, result, cats)
     return fig
 
 

@@ -14,6 +14,7 @@ KPIs and exports alike and takes its rules from settings, never from a query hea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -42,6 +43,8 @@ class Protected:
     """The counts carry cell-key noise (protection/cellkey.py)."""
     unkeyed: tuple[str, ...] = ()
     """Columns withheld whole because the cell-key pass could not key them."""
+    quantile_bases: tuple[tuple[float, int], ...] = ()
+    """Each quantile shown (0.5, 0.9) with the base it needs (quantile_base)."""
 
     @property
     def any_hidden(self) -> bool:
@@ -55,6 +58,9 @@ class Protected:
             parts.append(f"{self.secondary} more cell{'s' if self.secondary != 1 else ''} "
                          "withheld so small numbers cannot be worked out from totals")
         parts.append(f"rates and averages need a base of at least {self.rules.min_base}")
+        for q, b in self.quantile_bases:
+            name = "medians" if q == 0.5 else f"{_ordinal(round(100 * q))} percentiles"
+            parts.append(f"{name} need at least {b} cases")
         text = "; ".join(parts) + "."
         if self.perturbed:
             text = ("Counts are perturbed: small random noise is added to each (the cell key "
@@ -105,6 +111,20 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def quantile_base(q: float, min_base: int) -> int:
+    """The smallest base a quantile may be shown on: at least `min_base` cases on each side
+    of it (20 for a median, 100 for a 90th percentile with the default 10). A quantile is
+    one case's own value; over a few cases the top decile is the longest wait or stay of
+    one or two people, which the rule for averages (a base of 10) would let through."""
+    tail = min(q, 1 - q)
+    return max(min_base, math.ceil(min_base / tail - 1e-9))
+
+
 def _groups(rows: int, frame: pl.DataFrame, by: Sequence[str]) -> Iterable[list[int]]:
     if not by:
         yield list(range(rows))
@@ -126,13 +146,16 @@ def protect(
     rules: Rules | None = None,
     perturbed: bool = False,
     unkeyed: Sequence[str] = (),
+    quantiles: Mapping[str, Sequence[float | None]] | None = None,
 ) -> Protected:
     """Apply primary and secondary suppression and withhold rates on small bases.
 
     `rates` maps a rate column to its (count column, base column); `measures` maps an
     average or median column to its base column; `dims` are the columns that make the
-    table's groups (x and series of a chart).
+    table's groups (x and series of a chart); `quantiles` gives, for a measure that is a
+    quantile, each row's quantile, which needs a larger base (quantile_base).
     """
+    quantiles = dict(quantiles or {})
     rules = rules or Rules()
     rates = dict(rates or {})
     measures = dict(measures or {})
@@ -199,6 +222,9 @@ def protect(
         for i in range(n):
             b = raw[base][i] if base in present else None
             hide = b is None or b < rules.min_base or (base in hidden and hidden[base][i])
+            q = quantiles[measure][i] if measure in quantiles else None
+            if q is not None and b is not None and b < quantile_base(q, rules.min_base):
+                hide = True
             flags.append(hide and raw[measure][i] is not None)
         withheld += sum(flags)
         hidden[measure] = flags
@@ -212,4 +238,8 @@ def protect(
     ]) if hidden and n else frame
     return Protected(masked, hidden, primary, secondary, withheld, rules,
                      _raw=raw, _count_cols=frozenset(count_cols), perturbed=perturbed,
-                     unkeyed=unkeyed)
+                     unkeyed=unkeyed,
+                     quantile_bases=tuple(sorted(
+                         {(q, quantile_base(q, rules.min_base))
+                          for m, qs in quantiles.items() if m in present for q in qs
+                          if q is not None})))

@@ -41,6 +41,17 @@ class Service:
     name: str
     service_type: str
     area_code: str
+    idva_fte: float | None = None
+    """Full-time-equivalent Idvas working for the service (schema 7); None when not given."""
+    admin_fte: float | None = None
+    """Full-time-equivalent Marac administrators the service funds; None when not given."""
+
+
+def _frame(services: list[Service]) -> pl.DataFrame:
+    """Services as rows for store.services, with the FTE columns typed even when blank."""
+    return pl.DataFrame([s.__dict__ for s in services], schema={
+        "service_id": pl.String, "name": pl.String, "service_type": pl.String,
+        "area_code": pl.String, "idva_fte": pl.Float64, "admin_fte": pl.Float64})
 
 
 def data_kind(path: Path) -> str | None:
@@ -67,6 +78,11 @@ def _check(service: Service, area: Area | None) -> None:
             raise RegistrationError("A new area needs a name and a region.")
         if area.adult_female_population <= 0:
             raise RegistrationError("The area's adult female population must be more than 0.")
+    for name in ("idva_fte", "admin_fte"):
+        value = getattr(service, name)
+        if value is not None and not (0 <= value <= 9999):
+            raise RegistrationError(f"{name} {value!r}: give the full-time equivalents as a "
+                                    "number from 0 (such as 2.5), or leave it blank.")
 
 
 def register_service(service: Service, area: Area | None = None,
@@ -99,7 +115,7 @@ def register_service(service: Service, area: Area | None = None,
                 "adult female population.")
         w.execute("delete from store.services where service_id = $s",
                   {"s": service.service_id})
-        w.append("store.services", pl.DataFrame([service.__dict__]))
+        w.append("store.services", _frame([service]))
 
     db.rewrite_store(path, change)
     return f"Registered {service.service_id} ({service.name}) in {service.area_code}."
@@ -110,7 +126,7 @@ def start_real_store(path: Path, areas: list[Area], services: list[Service]) -> 
 
     def load(w: db.Writer) -> None:
         w.append("store.areas", pl.DataFrame([a.__dict__ for a in areas]))
-        w.append("store.services", pl.DataFrame([s.__dict__ for s in services]))
+        w.append("store.services", _frame(services))
         w.execute("insert into store.meta values ('data_kind', 'real'), ('data_as_of', $d)",
                   {"d": dt.date.today().isoformat()})
 
@@ -124,7 +140,9 @@ def services(path: Path | None = None) -> pl.DataFrame:
         return pl.DataFrame(schema={"service_id": pl.String, "name": pl.String})
     s = db.Store(path)
     try:
-        return s.query("select service_id, name, service_type, area_code from main.services "
+        return s.query("select service_id, name, service_type, area_code, "
+                       "idva_fte::double as idva_fte, admin_fte::double as admin_fte "
+                       "from main.services "
                        "order by service_id").frame
     finally:
         s.close()

@@ -32,7 +32,7 @@ class Area:
 
 
 AREAS = [
-    Area("E06000001", "Ashcombe", "North East", 52),
+    Area("E06000001", "Ashcombe", "North East", 52),  # Idva FTE below guidance (_IDVA_COVER)
     Area("E06000002", "Brindlehurst", "North East", 47),
     Area("E06000003", "Calderbrook", "North West", 45),
     Area("E06000004", "Dunmere", "Yorkshire and The Humber", 55),
@@ -41,6 +41,12 @@ AREAS = [
     Area("E06000007", "Greyhaven", "South West", 46),
     Area("E06000008", "Holloway Vale", "London", 50),
 ]
+
+
+_IDVA_COVER = {"E06000001": 0.55}
+"""Registered Idva FTE as a share of what SafeLives guidance implies for the area's Marac
+volume (100 cases a year per FTE); areas not listed are staffed at 1.3 to 1.5 of it
+(volumes grow over the five years, so the latest year needs more than the average)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,11 @@ class Profile:
     disability: float = 0.101
     young: float = 0.013  # share aged 16 to 17
     marac: float = 0.88  # chance a high-risk episode is referred to Marac
+    # Issue 15 (drawn from their own stream, so every other drawn value is unchanged):
+    extra_wait: float = 0.0  # mean extra days from referral to first contact (exponential)
+    stay_factor: float = 1.0  # scales the length of support
+    outcome_recorded: float = 0.92  # share of closed cases with outcomes recorded
+    whole_family_trend: float = 0.0  # change in `whole_family` a financial year, to 2024-25
     # Complex needs recorded at intake (schema 7). Mental health: SafeLives' refuge
     # Insights dataset has 53% of refuge clients with mental health needs, and recorded
     # disclosure at intake ranges from under 10% to over 60% between services ("The power
@@ -91,20 +102,25 @@ SERVICES = [
             replace(_P, needs_gap=0.25),
             "clients with complex needs have far worse outcomes than its other clients"),
     Service("S02", "Ashcombe Community Outreach", "outreach", "E06000001", 0.8,
-            replace(_P, high_risk=0.30, unreferred=0.40),
+            replace(_P, high_risk=0.30, extra_wait=25.0, outcome_recorded=0.45,
+                    unreferred=0.40),
+            "long waits for first contact; few closed cases have outcomes recorded; "
             "high-risk clients who come back after a Marac referral are often not referred "
             "back to Marac"),
     Service("S03", "Brindlehurst Family Idva", "idva", "E06000002", 1.1,
-            replace(_P, children=0.74, social_care_known=0.80, whole_family=0.10),
+            replace(_P, children=0.74, social_care_known=0.80, whole_family=0.10,
+                    whole_family_trend=-0.03),
             "most clients have children and most of those families are known to children's "
             "social care, but few are offered whole-family support"),
     Service("S04", "Brindlehurst Refuge", "refuge", "E06000002", 0.6,
-            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85)),
+            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S05", "Calderbrook Idva", "idva", "E06000003", 1.0,
             replace(_P, children=0.32, social_care_known=0.25, whole_family=0.55),
             "few clients with children and few families known to social care"),
     Service("S06", "Calderbrook Young People's Service", "cyp", "E06000003", 0.5,
-            replace(_P, young=0.22, high_risk=0.40, returns=0.25)),
+            replace(_P, young=0.22, high_risk=0.40, returns=0.25, children=0.15,
+                    stay_factor=1.6, extra_wait=12.0)),
     Service("S07", "Dunmere Idva", "idva", "E06000004", 1.3,
             replace(_P, returns=0.28),
             "Marac repeat rate below the expected 28%"),
@@ -120,9 +136,11 @@ SERVICES = [
             replace(_P, returns=0.74),
             "Marac repeat rate above the expected 40%"),
     Service("S12", "Fenwold Refuge", "refuge", "E06000006", 0.5,
-            replace(_P, high_risk=0.58, mental_health=0.62, substance_use=0.25, housing=0.85)),
+            replace(_P, high_risk=0.58, mental_health=0.62, substance_use=0.25, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S13", "Fenwold Young People's Service", "cyp", "E06000006", 0.4,
-            replace(_P, young=0.25, high_risk=0.40, returns=0.25)),
+            replace(_P, young=0.25, high_risk=0.40, returns=0.25, children=0.15,
+                    stay_factor=1.6, extra_wait=12.0, outcome_recorded=0.50)),
     Service("S14", "Greyhaven Idva", "idva", "E06000007", 1.1,
             replace(_P, abuse_months=80.0),
             "clients live with abuse for far longer before getting help"),
@@ -134,11 +152,14 @@ SERVICES = [
     Service("S17", "Holloway Vale Outreach", "outreach", "E06000008", 0.9,
             replace(_P, high_risk=0.30, minoritised=0.22)),
     Service("S18", "Holloway Vale Refuge", "refuge", "E06000008", 0.5,
-            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85)),
+            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S19", "Greyhaven Refuge", "refuge", "E06000007", 0.4,
-            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85)),
+            replace(_P, high_risk=0.58, mental_health=0.53, substance_use=0.18, housing=0.85,
+                    children=0.70, stay_factor=2.2, extra_wait=3.0)),
     Service("S20", "Ashcombe Young People's Service", "cyp", "E06000001", 0.4,
-            replace(_P, young=0.20, high_risk=0.40, returns=0.25)),
+            replace(_P, young=0.20, high_risk=0.40, returns=0.25, children=0.15,
+                    stay_factor=1.6, extra_wait=12.0)),
 ]
 
 _CASE_SOURCES = ["police", "self", "childrens_social_care", "health", "housing", "da_service",
@@ -188,11 +209,14 @@ def _days(dates: np.ndarray) -> np.ndarray:
 
 
 def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset: int,
-                   needs_rng: np.random.Generator | None = None):
+                   needs_rng: np.random.Generator | None = None,
+                   extra: np.random.Generator | None = None):
     """Episodes for one service: clients, each returning with chance `returns`.
 
     Complex needs are drawn from `needs_rng`, a stream of their own, so adding them
-    (schema 7) left every other drawn value of the sample as it was."""
+    (schema 7) left every other drawn value of the sample as it was; `extra` draws issue
+    15's waits and missing outcomes from another stream of their own."""
+    extra = extra if extra is not None else np.random.default_rng(0)
     p = svc.profile
     span = (AS_OF - FIRST_DAY).days + 1
     mean_len = 1.0 / (1.0 - p.returns)
@@ -258,8 +282,11 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     risk = np.where(high | judged_high, "high", np.where(dash >= 10, "medium", "standard"))
     dash_missing = rng.random(k) < 0.03
     referral = np.datetime64(FIRST_DAY) + day.astype("timedelta64[D]")
-    intake = referral + rng.integers(0, 15, size=k).astype("timedelta64[D]")
-    stay = (20 + rng.gamma(2.0, 50.0, size=k)).astype(int)
+    wait = rng.integers(0, 15, size=k)
+    if p.extra_wait:
+        wait = wait + extra.exponential(p.extra_wait, size=k).astype(int)
+    intake = referral + wait.astype("timedelta64[D]")
+    stay = (20 + p.stay_factor * rng.gamma(2.0, 50.0, size=k)).astype(int)
     exit_ = intake + stay.astype("timedelta64[D]")
     closed = exit_ <= np.datetime64(AS_OF)
     police_case = rng.random(k) < (1 - p.partner_share) * 0.75
@@ -269,14 +296,18 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     marac = (risk == "high") & (rng.random(k) < p.marac) & can_refer
     kids = n_children[client]
     family = kids > 0
-    wfs = rng.random(k) < p.whole_family
+    # `whole_family` is the 2024-25 level; a trend moves earlier years away from it.
+    fy = (day / 365.25).astype(int)  # 0 for 2020-21 ... 4 for 2024-25
+    wfs = rng.random(k) < np.clip(p.whole_family + p.whole_family_trend * (fy - 4), 0.01, 0.99)
     helped = family & wfs
     base = (np.where(risk == "high", 0.56, np.where(risk == "medium", 0.64, 0.72))
             + 0.08 * helped - p.needs_gap * complex_client[client])
     months = np.round(rng.lognormal(np.log(p.abuse_months), 0.8, size=k)).astype(int)
 
+    recorded = closed & (extra.random(k) < p.outcome_recorded)
+
     def outcome(prob: np.ndarray | float) -> pl.Series:
-        return _masked(rng.random(k) < prob, closed)
+        return _masked(rng.random(k) < prob, recorded)
 
     cases = pl.DataFrame({
         "client_index": client + client_offset,
@@ -345,7 +376,8 @@ def generate(n_cases: int = 50_000, seed: int = 20240401) -> Sample:
     case_parts, ref_parts, offset = [], [], 0
     for i, (svc, n) in enumerate(zip(SERVICES, sizes, strict=True)):
         c, r, m = _service_cases(rng, svc, int(n), offset,
-                                 np.random.default_rng([seed, 0x4EED, i]))
+                                 np.random.default_rng([seed, 0x4EED, i]),
+                                 np.random.default_rng([seed, i, 0x15]))
         case_parts.append(c)
         ref_parts.append(r)
         offset += m
@@ -381,11 +413,29 @@ def generate(n_cases: int = 50_000, seed: int = 20240401) -> Sample:
             for a in AREAS
         ],
     })
+    # Idva FTE: the area's Marac volume a year over SafeLives' 100 per FTE, times its
+    # cover, shared among its Idva and outreach services; one Marac administrator FTE per
+    # 400 cases, funded by the area's first Idva service.
+    fte_rng = np.random.default_rng([seed, 0xF7E])
+    idva_fte, admin_fte = [], []
+    for svc in SERVICES:
+        need = volume.get(svc.area_code, 0) / years / 100
+        holders = [x for x in SERVICES if x.area_code == svc.area_code
+                   and x.service_type in ("idva", "outreach")]
+        cover = _IDVA_COVER.get(svc.area_code, float(fte_rng.uniform(1.3, 1.5)))
+        share = round(need * cover / len(holders), 1) if svc in holders else 0.0
+        first_idva = next((x for x in holders if x.service_type == "idva"), None)
+        admin = (round(volume.get(svc.area_code, 0) / years / 400 * max(cover, 0.9), 1)
+                 if svc is first_idva else 0.0)
+        idva_fte.append(share)
+        admin_fte.append(admin)
     services = pl.DataFrame({
         "service_id": [s.service_id for s in SERVICES],
         "name": [s.name for s in SERVICES],
         "service_type": [s.service_type for s in SERVICES],
         "area_code": [s.area_code for s in SERVICES],
+        "idva_fte": idva_fte,
+        "admin_fte": admin_fte,
     })
     meta = {
         "data_kind": "synthetic",

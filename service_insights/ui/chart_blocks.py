@@ -15,12 +15,12 @@ import streamlit as st
 
 from service_insights import settings
 from service_insights.access import grants
-from service_insights.catalogue import catalog, comparators, reference, results
+from service_insights.catalogue import catalog, comparators, coverage, reference, results
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope
 from service_insights.catalogue.selection import Selection
 from service_insights.findings import significance, stats
-from service_insights.presentation import captions, charts
+from service_insights.presentation import capacity, captions, charts
 from service_insights.ui import downloads, lifecycle, signin, tables
 from service_insights.ui.filters import current_selection
 
@@ -115,16 +115,27 @@ def render_query(qid: str, selection: Selection | None = None) -> None:
         if spec.chart == "kpi":
             _render_kpis(res)
         elif spec.chart == "table":
-            st.markdown(f"**{spec.title}**")
+            if spec.id == capacity.CAPACITY_QUERY and res.data.frame.height:
+                st.plotly_chart(capacity.figure(res), width="stretch", key=f"chart-{qid}",
+                                theme=None, config=tables.FIGURE_CONFIG)
+            else:
+                st.markdown(f"**{spec.title}**")
             tables.show(charts.table_frame(res))
         else:
             st.plotly_chart(figure(res, selection.comparator), width="stretch", key=f"chart-{qid}",
                             theme=None, config=tables.FIGURE_CONFIG)
+        if coverage.is_outcome_chart(spec):
+            st.info(coverage.sentence(_result_or_none(coverage.COVERAGE_QUERY, selection)))
         st.caption(captions.caption(res))
         downloads.download_buttons(res, key=qid)
         if spec.notes:
             with st.expander("Definitions and sources"):
                 st.caption(spec.notes)
+
+
+def _result_or_none(qid: str, selection: Selection) -> results.ChartResult | None:
+    res = chart_result(qid, selection)
+    return None if isinstance(res, catalog.QueryError) else res
 
 
 def _render_kpis(res: results.ChartResult) -> None:

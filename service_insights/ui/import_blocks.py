@@ -44,12 +44,18 @@ def register_form(expanded: bool) -> None:
         area_name = a2.text_input("Area name")
         region = a3.text_input("Region", placeholder="North East")
         population = a4.number_input("Adult female population", min_value=0, step=1000)
+        f1, f2 = st.columns(2)
+        idva_fte = f1.number_input("Idva FTE (full-time equivalents; blank if unknown)",
+                                   min_value=0.0, step=0.5, value=None)
+        admin_fte = f2.number_input("Marac administrator FTE (blank if unknown)",
+                                    min_value=0.0, step=0.1, value=None)
         if st.form_submit_button("Register"):
             area = (registry.Area(code, area_name, region, int(population))
                     if area_name or region or population else None)
             try:
                 st.session_state["import_message"] = registry.register_service(
-                    registry.Service(sid.strip(), name.strip(), kind, code.strip()), area)
+                    registry.Service(sid.strip(), name.strip(), kind, code.strip(),
+                                     idva_fte, admin_fte), area)
                 audit.record(signin.current().username, "service_registered",
                              service=sid.strip(), area=code.strip())
             except (registry.RegistrationError, db.StoreError) as exc:

@@ -93,7 +93,8 @@ def test_grouped_charts_draw_the_marks_their_captions_name(app):
     caption = block.get_by_test_id("stCaptionContainer").first.inner_text()
     svg = block.locator(".js-plotly-plot").evaluate(
         "p => [...p.querySelectorAll('text')].map(t => t.textContent).join(' ')")
-    says = "significantly higher" in caption or "significantly lower" in caption
+    # Either case: a caption may open with "Significantly lower for ...".
+    says = "significantly higher" in caption.lower() or "significantly lower" in caption.lower()
     drawn = "▲ higher" in svg or "▼ lower" in svg
     assert says == drawn, (caption, says, drawn)
     app.screenshot("fixed-risk-grouped")
