@@ -186,6 +186,11 @@ def test_capacity_arithmetic_on_hand_made_rows(tmp_path):
     assert a["idva_fte_registered"] == 2.0 and a["admin_fte_registered"] == 0.3
     assert b["idva_fte_implied"] == 0.4 and b["idva_fte_registered"] == 18.0
     assert res.perturbed  # an area spans services: the viewer gets perturbed counts
+    # Scaled with the perturbed referrals, a year's cases stay a whole number (585, not
+    # 585.0): the perturbed referrals / years, rounded to a whole number.
+    shown = res.data.frame.row(0, named=True)
+    assert isinstance(shown["cases_a_year"], int)
+    assert shown["cases_a_year"] == round(shown["referrals"] / years)
 
     # The finding fires for A only; its interval is in FTE, from Byar's interval for 500:
     # 500 (1 - 1/4500 - 1.96/(3 sqrt 500))^3 = 457.1 and 501 (1 - 1/4509 + 1.96/(3 sqrt

@@ -298,7 +298,11 @@ def _perturb(spec: QuerySpec, frame: pl.DataFrame, keys: keying.Keying,
                     continue
                 x = v * noisy / true
                 scaled.append(round(x, places) if places is not None else x)
-            new[col] = pl.Series(col, scaled, dtype=pl.Float64, strict=False)
+            whole = dtype.is_integer() and places in (None, 0)
+            if whole:  # a whole number stays one (585, not 585.0)
+                scaled = [None if x is None else int(round(x)) for x in scaled]
+            new[col] = pl.Series(col, scaled, dtype=dtype if whole else pl.Float64,
+                                 strict=False)
         else:
             new[col] = pl.Series(col, [None] * frame.height, dtype=pl.Float64)
             withheld.append(col)
