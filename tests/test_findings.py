@@ -137,6 +137,19 @@ def test_repeat_range_is_configurable(tmp_path, monkeypatch):
     assert "below the expected range of 45% to 60%" in got[0].message
 
 
+
+def test_a_broken_reference_or_measures_file_is_one_sentence_naming_it(tmp_path, monkeypatch):
+    from service_insights.catalogue import measures, reference
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("marac_repeat_low:\n  value: [28\n")  # an unclosed list
+    for module, env, error in ((reference, "SI_REFERENCE_FILE", reference.ReferenceError),
+                               (measures, "SI_MEASURES_FILE", measures.MeasureError)):
+        monkeypatch.setenv(env, str(bad))
+        with pytest.raises(error) as info:
+            module.load() if module is measures else module.figures()
+        assert str(bad) in str(info.value) and "not valid YAML" in str(info.value)
+        assert "\n" not in str(info.value)
+
 # ---------------------------------------------------------------- Marac volume
 
 

@@ -23,8 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from service_insights.catalogue import datafile
 from service_insights.settings import ROOT
 
 DEFAULT_PATH = ROOT / "data" / "measures.yaml"
@@ -79,27 +78,11 @@ class Measure:
                 f"select\n    {select}\nfrom {self.relation}\nwhere {where}\n")
 
 
-_cache: dict[tuple[str, int], dict[str, Measure]] = {}
-
-
 def path() -> Path:
     return Path(os.environ.get("SI_MEASURES_FILE", DEFAULT_PATH))
 
 
-def load() -> dict[str, Measure]:
-    """Every measure by id; re-read when the file changes. A malformed entry is named."""
-    p = path()
-    try:
-        stamp = p.stat().st_mtime_ns
-    except FileNotFoundError as exc:
-        raise MeasureError(f"the measures file {p} does not exist") from exc
-    hit = _cache.get((str(p), stamp))
-    if hit is not None:
-        return hit
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise MeasureError(f"{p} is not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+def _parse(data: dict, p: Path) -> dict[str, Measure]:
     out: dict[str, Measure] = {}
     for key, item in data.items():
         if not isinstance(item, dict):
@@ -114,9 +97,12 @@ def load() -> dict[str, Measure]:
             raise MeasureError(f"{p}: measure '{key}' reads {item['relation']!r}; use one of "
                                f"{', '.join(RELATIONS)}")
         out[str(key)] = Measure(id=str(key), **{k: str(v) for k, v in item.items()})
-    _cache.clear()
-    _cache[(str(p), stamp)] = out
     return out
+
+
+def load() -> dict[str, Measure]:
+    """Every measure by id; re-read when the file changes. A malformed entry is named."""
+    return datafile.load(path(), "measures", _parse, MeasureError)
 
 
 def get(measure_id: str) -> Measure:

@@ -12,8 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from service_insights.catalogue import datafile
 from service_insights.settings import ROOT
 
 DEFAULT_PATH = ROOT / "data" / "reference.yaml"
@@ -32,33 +31,23 @@ class ReferenceError(ValueError):
     pass
 
 
-_cache: dict[tuple[str, int], dict[str, Figure]] = {}
-
-
 def path() -> Path:
     return Path(os.environ.get("SI_REFERENCE_FILE", DEFAULT_PATH))
 
 
-def figures() -> dict[str, Figure]:
-    """Every reference figure by key; re-read when the file changes."""
-    p = path()
-    try:
-        stamp = p.stat().st_mtime_ns
-    except FileNotFoundError as exc:
-        raise ReferenceError(f"the reference figures file {p} does not exist") from exc
-    hit = _cache.get((str(p), stamp))
-    if hit is not None:
-        return hit
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+def _parse(data: dict, p: Path) -> dict[str, Figure]:
     out: dict[str, Figure] = {}
     for key, item in data.items():
         if not isinstance(item, dict) or not isinstance(item.get("value"), int | float):
             raise ReferenceError(f"{p}: '{key}' needs a numeric 'value'")
         out[str(key)] = Figure(str(key), float(item["value"]), str(item.get("label", key)),
                                str(item.get("source", "")), str(item.get("unit", "%")))
-    _cache.clear()
-    _cache[(str(p), stamp)] = out
     return out
+
+
+def figures() -> dict[str, Figure]:
+    """Every reference figure by key; re-read when the file changes."""
+    return datafile.load(path(), "reference figures", _parse, ReferenceError)
 
 
 def version() -> tuple[str, int]:
