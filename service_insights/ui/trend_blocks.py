@@ -41,10 +41,14 @@ def trend_summary(selection: Selection) -> None:
             icon="⚠️")
     if not alerts and items:
         st.success("No headline measure is both worse than the comparator and getting worse.")
+    # One latest year for every measure (the usual case) goes in the header, leaving the
+    # trend column room for "Decreasing and getting worse" at the page's width.
+    years = {m.latest_year for m in items}
+    one_year = next(iter(years)) if len(years) == 1 and None not in years else None
     rows = [{
         "Measure": m.measure,
-        "Latest year": m.latest_year or "–",
-        "Figure": _pct(m.latest),
+        **({} if one_year else {"Latest year": m.latest_year or "–"}),
+        (f"Figure, {one_year}" if one_year else "Figure"): _pct(m.latest),
         who: _pct(m.comparator),
         "Recent trend (5 years)": f"{m.trend.symbol} {m.trend.marker}",
     } for m in items]
