@@ -10,8 +10,13 @@ answered from an old cache. Errors are not cached.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
+
 import polars as pl
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from service_insights import settings
 from service_insights.access import grants
@@ -26,6 +31,10 @@ from service_insights.ui.filters import current_selection
 
 SHARED_FIGURES = 300
 """Live figures kept for all sessions (_shared_figure); each is about 150 KB."""
+
+PREFETCH_THREADS = 2
+"""Queries a page runs side by side before drawing (the machine's cores: DuckDB releases
+Python's lock while it works, so two queries really do run at once)."""
 
 
 class _Uncached(Exception):
@@ -192,9 +201,52 @@ def _verdict_words(verdicts: list[significance.Verdict], rate: str) -> tuple[str
     return words, f"95% CI {v.interval.low:.1f}–{v.interval.high:.1f}%"
 
 
+def prefetch(qids: list[str], selection: Selection) -> None:
+    """Fill the result cache for these queries with PREFETCH_THREADS queries at a time.
+
+    A cold page otherwise runs its queries one after another, each (with its comparator's
+    pooled run) waiting on DuckDB while the other core idles; the page then draws from
+    the cache in order. The cache key is built here, in the script's thread, exactly as
+    chart_result builds it (the viewer's clamped scope and audience), so a prefetched
+    result is the one the page would have run. A failure is left for the page's own run,
+    which reports it (errors are never cached)."""
+    viewer = signin.current()
+    scope = grants.clamp(selection.scope, viewer)
+    audience = grants.audience(viewer)
+    key = lifecycle.store_key()
+    jobs: queue.Queue = queue.Queue()
+    for qid in qids:
+        entry = catalog.get(settings.get().queries_dir, qid)
+        if not entry.error:
+            jobs.put((key, qid, entry.spec.digest, scope, selection.period, audience,
+                      selection.comparator))
+    if jobs.qsize() < 2:
+        return
+
+    def work() -> None:
+        while True:
+            try:
+                args = jobs.get_nowait()
+            except queue.Empty:
+                return
+            with contextlib.suppress(Exception):  # the page's own run reports it
+                _cached_result(*args)
+
+    ctx = get_script_run_ctx()
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(PREFETCH_THREADS)]
+    for t in threads:
+        add_script_run_ctx(t, ctx)
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def render_page(page: str, selection: Selection | None = None) -> None:
-    """Every chart whose header names this page, in order."""
-    for entry in catalog.for_page(settings.get().queries_dir, page):
+    """Every chart whose header names this page, in order (their queries run side by
+    side first: prefetch)."""
+    entries = catalog.for_page(settings.get().queries_dir, page)
+    prefetch([e.id for e in entries], selection or current_selection())
+    for entry in entries:
         if entry.error:
             show_error(entry.error)
         else:
@@ -205,7 +257,10 @@ def query_health(selection: Selection | None = None) -> pl.DataFrame:
     """One row per query file: parses? runs on the current selection? what is wrong?"""
     selection = selection or current_selection()
     rows = []
-    for entry in catalog.discover(settings.get().queries_dir):
+    entries = catalog.discover(settings.get().queries_dir)
+    prefetch([e.id for e in entries if not e.error and not e.id.startswith("findings/")],
+             selection)
+    for entry in entries:
         status, problem, page, title = "ok", "", "", ""
         if entry.spec:
             page, title = entry.spec.page, entry.spec.title
