@@ -57,17 +57,22 @@ def _cached_result(store_key: tuple, qid: str, digest: str, scope: Scope,
     return result
 
 
+def _result_key(entry: catalog.Entry, selection: Selection) -> tuple:
+    """_cached_result's arguments for this query and the current viewer. The scope is
+    narrowed to the viewer's grants before it becomes a cache key: cached results are
+    shared by all sessions. Built in the script's thread (it reads the session)."""
+    viewer = signin.current()
+    return (lifecycle.store_key(), entry.id, entry.spec.digest,
+            grants.clamp(selection.scope, viewer), selection.period,
+            grants.audience(viewer), selection.comparator)
+
+
 def chart_result(qid: str, selection: Selection) -> results.ChartResult | catalog.QueryError:
     entry = catalog.get(settings.get().queries_dir, qid)
     if entry.error:
         return entry.error
-    # Narrowed before it becomes a cache key: cached results are shared by all sessions.
-    viewer = signin.current()
-    scope = grants.clamp(selection.scope, viewer)
     try:
-        return _cached_result(lifecycle.store_key(), qid, entry.spec.digest, scope,
-                              selection.period, grants.audience(viewer),
-                              selection.comparator)
+        return _cached_result(*_result_key(entry, selection))
     except _Uncached as exc:
         return exc.result
 
@@ -206,20 +211,14 @@ def prefetch(qids: list[str], selection: Selection) -> None:
 
     A cold page otherwise runs its queries one after another, each (with its comparator's
     pooled run) waiting on DuckDB while the other core idles; the page then draws from
-    the cache in order. The cache key is built here, in the script's thread, exactly as
-    chart_result builds it (the viewer's clamped scope and audience), so a prefetched
-    result is the one the page would have run. A failure is left for the page's own run,
-    which reports it (errors are never cached)."""
-    viewer = signin.current()
-    scope = grants.clamp(selection.scope, viewer)
-    audience = grants.audience(viewer)
-    key = lifecycle.store_key()
+    the cache in order. The cache key is chart_result's own (_result_key), so a
+    prefetched result is the one the page would have run. A failure is left for the
+    page's own run, which reports it (errors are never cached)."""
     jobs: queue.Queue = queue.Queue()
     for qid in qids:
         entry = catalog.get(settings.get().queries_dir, qid)
         if not entry.error:
-            jobs.put((key, qid, entry.spec.digest, scope, selection.period, audience,
-                      selection.comparator))
+            jobs.put(_result_key(entry, selection))
     if jobs.qsize() < 2:
         return
 
