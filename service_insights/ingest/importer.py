@@ -52,8 +52,9 @@ class Quality:
 
 
 class _Outcome:
-    """What the cases and Marac results say alike: the refusal headline and the notes on
-    the file's columns (one wording for both, on the Import page and in the CLI)."""
+    """What the cases and Marac results say alike: the refusal headline, the notes on the
+    file's columns and the linkage key (one wording for both, on the Import page and in
+    the CLI); each kind adds its own imported headline (_imported) and notes (_own_notes)."""
 
     file_name: str
     rows_read: int
@@ -63,18 +64,23 @@ class _Outcome:
     renamed: dict[str, str]
     rows_added: int
     rows_replaced: int
+    imported: bool
+    linkage_keys: int | None
     FORMAT = ""
 
     @property
     def rows_imported(self) -> int:
         return self.rows_added + self.rows_replaced
 
-    def _refused(self) -> str:
+    def headline(self) -> str:
+        if self.imported:
+            return self._imported()
         n = self.problems.height
         return (f"Nothing was imported: {n:,} problem{'' if n == 1 else 's'} in "
                 f"{self.file_name} ({self.rows_read:,} records read).")
 
-    def _column_notes(self) -> list[str]:
+    def notes(self) -> list[str]:
+        """The file's columns, then what this kind of import did, then the linkage key."""
         out = []
         if self.dropped:
             out.append("Dropped as identifying (never stored): " + ", ".join(self.dropped))
@@ -82,7 +88,16 @@ class _Outcome:
             out.append(f"Not in the {self.FORMAT} format, ignored: " + ", ".join(self.ignored))
         if self.renamed:
             out.append("Read as: " + ", ".join(f"{k} -> {v}" for k, v in self.renamed.items()))
+        out += self._own_notes()
+        if self.linkage_keys is not None:
+            out.append(_linkage_note(self.linkage_keys, self.rows_read))
         return out
+
+    def _imported(self) -> str:
+        raise NotImplementedError
+
+    def _own_notes(self) -> list[str]:
+        return []
 
 
 @dataclass
@@ -121,15 +136,13 @@ class ImportResult(_Outcome):
         ids = [] if self.by_service is None else self.by_service["service_id"].to_list()
         return f"{len(ids)} service{'' if len(ids) == 1 else 's'} ({', '.join(ids)})"
 
-    def headline(self) -> str:
-        if self.imported:
-            return (f"{self.rows_imported:,} cases imported for {self.services_label} from "
-                    f"{self.file_name} ({self.rows_added:,} new, {self.rows_replaced:,} "
-                    f"replacing earlier imports; {self.marac_referrals:,} Marac referrals).")
-        return self._refused()
+    def _imported(self) -> str:
+        return (f"{self.rows_imported:,} cases imported for {self.services_label} from "
+                f"{self.file_name} ({self.rows_added:,} new, {self.rows_replaced:,} "
+                f"replacing earlier imports; {self.marac_referrals:,} Marac referrals).")
 
-    def notes(self) -> list[str]:
-        out = self._column_notes()
+    def _own_notes(self) -> list[str]:
+        out = []
         if self.age_bands_from_dob:
             out.append(f"Age band worked out from the date of birth for "
                        f"{self.age_bands_from_dob:,} records.")
@@ -144,8 +157,6 @@ class ImportResult(_Outcome):
             out.append(f"{self.marac_from_file:,} Marac referrals on case rows were not "
                        "added: a Marac file already holds them (same service, client and "
                        "meeting date).")
-        if self.linkage_keys is not None:
-            out.append(_linkage_note(self.linkage_keys, self.rows_read))
         return out
 
 
@@ -174,22 +185,17 @@ class MaracImportResult(_Outcome):
     kind: str = "marac"
     FORMAT = "Marac"
 
-    def headline(self) -> str:
-        if self.imported:
-            areas = [] if self.by_area is None else self.by_area["marac_area"].to_list()
-            return (f"{self.rows_imported:,} Marac referrals imported for "
-                    f"{', '.join(areas)} from {self.file_name} ({self.rows_added:,} new, "
-                    f"{self.rows_replaced:,} replacing earlier imports of the same rows).")
-        return self._refused()
+    def _imported(self) -> str:
+        areas = [] if self.by_area is None else self.by_area["marac_area"].to_list()
+        return (f"{self.rows_imported:,} Marac referrals imported for "
+                f"{', '.join(areas)} from {self.file_name} ({self.rows_added:,} new, "
+                f"{self.rows_replaced:,} replacing earlier imports of the same rows).")
 
-    def notes(self) -> list[str]:
-        out = self._column_notes()
-        if self.case_rows_replaced:
-            out.append(f"{self.case_rows_replaced:,} Marac referrals that came on case rows "
-                       "were replaced by this file's (same service, client and meeting date).")
-        if self.linkage_keys is not None:
-            out.append(_linkage_note(self.linkage_keys, self.rows_read))
-        return out
+    def _own_notes(self) -> list[str]:
+        if not self.case_rows_replaced:
+            return []
+        return [f"{self.case_rows_replaced:,} Marac referrals that came on case rows were "
+                "replaced by this file's (same service, client and meeting date)."]
 
 
 def template_path() -> Path:
