@@ -224,9 +224,8 @@ def perturb_counts(frame: pl.DataFrame, counts, keys: keying.Keying,
             dtype = schema[col]
             if (dtype.is_integer() and schema[key].is_integer()
                     and not frame[col].null_count() and not frame[key].null_count()):
-                new[col] = pl.Series(col, ptable.perturb_array(frame[col].to_numpy(),
-                                                               frame[key].to_numpy()),
-                                     dtype=dtype, strict=False)
+                # No nulls: whole arrays (perturb_series skips its null handling).
+                new[col] = ptable.perturb_series(frame[col], frame[key]).cast(dtype)
                 continue
             new[col] = pl.Series(col, ptable.perturb(frame[col].to_list(),
                                                      frame[key].to_list()),
