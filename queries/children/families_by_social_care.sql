@@ -32,7 +32,7 @@ with period_families as (
         end as social_care_level
     from cases
     where referral_date between $period_start and $period_end
-      and has_children
+      and {{measure.with_children.numerator}}
 ),
 levels(social_care_level, position) as (
     values

@@ -32,7 +32,7 @@ period_families as (
     select coalesce(youngest_child_age_band, 'not_recorded') as youngest_child_age_band
     from cases
     where referral_date between $period_start and $period_end
-      and has_children
+      and {{measure.with_children.numerator}}
 ),
 age_counts as (
     select a.youngest_child_age, a.position, count(f.youngest_child_age_band) as families

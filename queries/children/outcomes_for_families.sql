@@ -33,7 +33,7 @@ closed_families as (
            quality_of_life_improved
     from cases
     where exit_date between $period_start and $period_end
-      and has_children
+      and {{measure.with_children.numerator}}
       and whole_family_support is not null
 ),
 outcomes as (

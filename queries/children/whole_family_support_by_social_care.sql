@@ -36,7 +36,7 @@ period_families as (
         whole_family_support
     from cases
     where referral_date between $period_start and $period_end
-      and has_children
+      and {{measure.with_children.numerator}}
       and whole_family_support is not null
 ),
 group_counts as (

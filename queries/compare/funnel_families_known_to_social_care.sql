@@ -21,13 +21,12 @@ measure: known_to_social_care
 ---*/
 select
     s.name                                                     as service_name,
-    count(*) filter (where c.is_known_to_social_care)          as known_families,
-    count(c.is_known_to_social_care)                           as families,
-    round(100.0 * count(*) filter (where c.is_known_to_social_care)
-          / nullif(count(c.is_known_to_social_care), 0), 1)    as pct_known
+    count(*) filter (where {{measure.known_to_social_care.numerator}})   as known_families,
+    count(*) filter (where {{measure.known_to_social_care.denominator}}) as families,
+    round(100.0 * count(*) filter (where {{measure.known_to_social_care.numerator}})
+          / nullif(count(*) filter (where {{measure.known_to_social_care.denominator}}), 0), 1) as pct_known
 from cases c
 join services s using (service_id)
 where c.referral_date between $period_start and $period_end
-  and c.has_children
 group by s.name
 order by s.name

@@ -21,9 +21,10 @@ measure: high_risk
 ---*/
 select
     s.name                                              as service_name,
-    count(*) filter (where c.is_high_risk)              as high_risk_cases,
-    count(c.dash_score)                                 as assessed_cases,
-    round(100.0 * count(*) filter (where c.is_high_risk) / nullif(count(c.dash_score), 0), 1) as pct_high_risk
+    count(*) filter (where {{measure.high_risk.numerator}})   as high_risk_cases,
+    count(*) filter (where {{measure.high_risk.denominator}}) as assessed_cases,
+    round(100.0 * count(*) filter (where {{measure.high_risk.numerator}})
+          / nullif(count(*) filter (where {{measure.high_risk.denominator}}), 0), 1) as pct_high_risk
 from cases c
 join services s using (service_id)
 where c.referral_date between $period_start and $period_end

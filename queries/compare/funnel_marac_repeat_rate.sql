@@ -22,9 +22,10 @@ measure: marac_repeats
 ---*/
 select
     s.name                                                as service_name,
-    count(*) filter (where m.is_repeat)                   as repeat_referrals,
-    count(*)                                              as referrals,
-    round(100.0 * count(*) filter (where m.is_repeat) / count(*), 1) as pct_repeat
+    count(*) filter (where {{measure.marac_repeats.numerator}})   as repeat_referrals,
+    count(*) filter (where {{measure.marac_repeats.denominator}}) as referrals,
+    round(100.0 * count(*) filter (where {{measure.marac_repeats.numerator}})
+          / nullif(count(*) filter (where {{measure.marac_repeats.denominator}}), 0), 1) as pct_repeat
 from marac_referrals m
 join services s using (service_id)
 where m.meeting_date between $period_start and $period_end

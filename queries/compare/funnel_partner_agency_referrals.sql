@@ -21,9 +21,10 @@ measure: partner_referrals
 ---*/
 select
     s.name                                                        as service_name,
-    count(*) filter (where m.is_partner_agency)                   as partner_referrals,
-    count(*)                                                      as referrals,
-    round(100.0 * count(*) filter (where m.is_partner_agency) / count(*), 1) as pct_partner
+    count(*) filter (where {{measure.partner_referrals.numerator}})   as partner_referrals,
+    count(*) filter (where {{measure.partner_referrals.denominator}}) as referrals,
+    round(100.0 * count(*) filter (where {{measure.partner_referrals.numerator}})
+          / nullif(count(*) filter (where {{measure.partner_referrals.denominator}}), 0), 1) as pct_partner
 from marac_referrals m
 join services s using (service_id)
 where m.meeting_date between $period_start and $period_end

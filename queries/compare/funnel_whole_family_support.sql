@@ -20,13 +20,12 @@ measure: whole_family_support
 ---*/
 select
     s.name                                                             as service_name,
-    count(*) filter (where c.whole_family_support)                     as offered_families,
-    count(c.whole_family_support)                                      as known_families,
-    round(100.0 * count(*) filter (where c.whole_family_support)
-          / nullif(count(c.whole_family_support), 0), 1)               as pct_offered
+    count(*) filter (where {{measure.whole_family_support.numerator}})   as offered_families,
+    count(*) filter (where {{measure.whole_family_support.denominator}}) as known_families,
+    round(100.0 * count(*) filter (where {{measure.whole_family_support.numerator}})
+          / nullif(count(*) filter (where {{measure.whole_family_support.denominator}}), 0), 1) as pct_offered
 from cases c
 join services s using (service_id)
 where c.referral_date between $period_start and $period_end
-  and c.is_known_to_social_care
 group by s.name
 order by s.name

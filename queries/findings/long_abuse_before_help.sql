@@ -28,8 +28,8 @@ measure: {pct_long: long_abuse}
 with per_service as (
     select
         s.name                                                          as service_name,
-        count(c.abuse_months)                                           as clients,
-        count(*) filter (where c.abuse_months >= $long_abuse_months)    as long_abuse,
+        count(*) filter (where {{measure.long_abuse.denominator}}) as clients,
+        count(*) filter (where {{measure.long_abuse.numerator}})   as long_abuse,
         median(c.abuse_months)                                          as median_months
     from cases c
     join services s using (service_id)

@@ -25,8 +25,8 @@ measure: {pct_partner: partner_referrals}
 with per_service as (
     select
         s.name                                          as service_name,
-        count(*)                                        as referrals,
-        count(*) filter (where m.is_partner_agency)     as partner_referrals
+        count(*) filter (where {{measure.partner_referrals.denominator}}) as referrals,
+        count(*) filter (where {{measure.partner_referrals.numerator}})   as partner_referrals
     from marac_referrals m
     join services s using (service_id)
     where m.meeting_date between $period_start and $period_end

@@ -25,8 +25,8 @@ measure: {pct_repeat: marac_repeats}
 with per_service as (
     select
         s.name                                   as service_name,
-        count(*)                                 as referrals,
-        count(*) filter (where m.is_repeat)      as repeats,
+        count(*) filter (where {{measure.marac_repeats.denominator}}) as referrals,
+        count(*) filter (where {{measure.marac_repeats.numerator}})   as repeats,
         bool_and(m.has_full_lookback)            as full_lookback
     from marac_referrals m
     join services s using (service_id)

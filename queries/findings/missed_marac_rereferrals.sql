@@ -30,7 +30,7 @@ with per_service as (
     join services s using (service_id)
     where c.referral_date between $period_start and $period_end
       and c.is_return_after_marac
-      and c.is_high_risk
+      and {{measure.high_risk.numerator}}
     group by s.name
 )
 select

@@ -34,12 +34,12 @@ measure:
 with per_service as (
     select
         s.name                                                              as service_name,
-        count(*)                                                            as clients,
-        count(*) filter (where c.has_children)                             as clients_with_children,
-        count(c.is_known_to_social_care)                                   as families,
-        count(*) filter (where c.is_known_to_social_care)                  as known_families,
-        count(c.whole_family_support) filter (where c.is_known_to_social_care) as known_families_recorded,
-        count(*) filter (where c.is_known_to_social_care and c.whole_family_support) as offered_families
+        count(*) filter (where {{measure.with_children.denominator}})                as clients,
+        count(*) filter (where {{measure.with_children.numerator}})        as clients_with_children,
+        count(*) filter (where {{measure.known_to_social_care.denominator}}) as families,
+        count(*) filter (where {{measure.known_to_social_care.numerator}})   as known_families,
+        count(*) filter (where {{measure.whole_family_support.denominator}}) as known_families_recorded,
+        count(*) filter (where {{measure.whole_family_support.numerator}})   as offered_families
     from cases c
     join services s using (service_id)
     where c.referral_date between $period_start and $period_end

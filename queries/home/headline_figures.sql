@@ -33,18 +33,18 @@ with period_cases as (
 ),
 case_figures as (
     select
-        count(*)                                                   as cases,
-        count(*) filter (where dash_score is not null)             as assessed_cases,
-        count(*) filter (where is_high_risk)                       as high_risk_cases,
-        count(*) filter (where has_children)                       as cases_with_children,
-        count(*) filter (where is_known_to_social_care is not null) as families_recorded,
-        count(*) filter (where is_known_to_social_care)            as families_known
+        count(*) filter (where {{measure.cases.numerator}})                   as cases,
+        count(*) filter (where {{measure.high_risk.denominator}})             as assessed_cases,
+        count(*) filter (where {{measure.high_risk.numerator}})               as high_risk_cases,
+        count(*) filter (where {{measure.with_children.numerator}})           as cases_with_children,
+        count(*) filter (where {{measure.known_to_social_care.denominator}})  as families_recorded,
+        count(*) filter (where {{measure.known_to_social_care.numerator}})    as families_known
     from period_cases
 ),
 marac_figures as (
     select
-        count(*)                          as marac_referrals_heard,
-        count(*) filter (where is_repeat) as repeat_referrals
+        count(*) filter (where {{measure.marac_repeats.denominator}}) as marac_referrals_heard,
+        count(*) filter (where {{measure.marac_repeats.numerator}})   as repeat_referrals
     from marac_referrals
     where meeting_date between $period_start and $period_end
 )

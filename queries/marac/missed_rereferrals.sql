@@ -24,4 +24,4 @@ select
 from cases
 where referral_date between $period_start and $period_end
   and is_return_after_marac
-  and is_high_risk
+  and {{measure.high_risk.numerator}}

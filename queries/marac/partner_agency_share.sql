@@ -20,8 +20,9 @@ notes: Partner agencies are every referrer other than the police (Idva services,
 measure: partner_referrals
 ---*/
 select
-    count(*) filter (where is_partner_agency)                                   as partner_referrals,
-    count(*)                                                                    as referrals_heard,
-    round(100.0 * count(*) filter (where is_partner_agency) / nullif(count(*), 0), 1) as pct_partner
+    count(*) filter (where {{measure.partner_referrals.numerator}})   as partner_referrals,
+    count(*) filter (where {{measure.partner_referrals.denominator}}) as referrals_heard,
+    round(100.0 * count(*) filter (where {{measure.partner_referrals.numerator}})
+          / nullif(count(*) filter (where {{measure.partner_referrals.denominator}}), 0), 1) as pct_partner
 from marac_referrals
 where meeting_date between $period_start and $period_end

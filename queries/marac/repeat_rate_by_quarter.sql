@@ -26,9 +26,10 @@ lookback: marac
 ---*/
 select
     quarter_label,
-    count(*) filter (where is_repeat)                                  as repeat_referrals,
-    count(*)                                                           as referrals_heard,
-    round(100.0 * count(*) filter (where is_repeat) / nullif(count(*), 0), 1) as pct_repeat
+    count(*) filter (where {{measure.marac_repeats.numerator}})   as repeat_referrals,
+    count(*) filter (where {{measure.marac_repeats.denominator}}) as referrals_heard,
+    round(100.0 * count(*) filter (where {{measure.marac_repeats.numerator}})
+          / nullif(count(*) filter (where {{measure.marac_repeats.denominator}}), 0), 1) as pct_repeat
 from marac_referrals
 where meeting_date between $trend_start and $period_end
 group by quarter_label, quarter_start

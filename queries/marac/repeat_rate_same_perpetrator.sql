@@ -24,11 +24,12 @@ measure:
   pct_repeat: marac_repeats
 ---*/
 select
-    count(*) filter (where is_repeat)                                          as repeat_referrals,
-    count(*)                                                                   as referrals_heard,
+    count(*) filter (where {{measure.marac_repeats.numerator}})                 as repeat_referrals,
+    count(*) filter (where {{measure.marac_repeats.denominator}})               as referrals_heard,
     count(*) filter (where has_perpetrator and is_repeat_same_perpetrator)     as same_perpetrator_repeats,
     count(*) filter (where has_perpetrator)                                    as referrals_with_perpetrator,
-    round(100.0 * count(*) filter (where is_repeat) / nullif(count(*), 0), 1)  as pct_repeat,
+    round(100.0 * count(*) filter (where {{measure.marac_repeats.numerator}})
+          / nullif(count(*) filter (where {{measure.marac_repeats.denominator}}), 0), 1)         as pct_repeat,
     round(100.0 * count(*) filter (where has_perpetrator and is_repeat_same_perpetrator)
           / nullif(count(*) filter (where has_perpetrator), 0), 1)             as pct_repeat_same_perpetrator
 from marac_referrals

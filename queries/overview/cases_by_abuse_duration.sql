@@ -32,7 +32,7 @@ period_cases as (
     select abuse_months
     from cases
     where referral_date between $period_start and $period_end
-      and abuse_months is not null
+      and {{measure.long_abuse.denominator}}
 ),
 duration_counts as (
     select d.duration, d.low_months, count(p.abuse_months) as cases

@@ -29,16 +29,14 @@ with years as (
 case_years as (
     select
         financial_year,
-        count(*)                                                    as cases,
-        count(*) filter (where dash_score is not null)              as assessed_cases,
-        count(*) filter (where is_high_risk)                        as high_risk_cases,
-        count(*) filter (where has_children)                        as cases_with_children,
-        count(*) filter (where is_known_to_social_care is not null) as families_recorded,
-        count(*) filter (where is_known_to_social_care)             as families_known,
-        count(*) filter (where is_known_to_social_care and whole_family_support is not null)
-                                                                    as families_offer_recorded,
-        count(*) filter (where is_known_to_social_care and whole_family_support)
-                                                                    as families_offered
+        count(*) filter (where {{measure.with_children.denominator}})                 as cases,
+        count(*) filter (where {{measure.high_risk.denominator}})                     as assessed_cases,
+        count(*) filter (where {{measure.high_risk.numerator}})                       as high_risk_cases,
+        count(*) filter (where {{measure.with_children.numerator}})                   as cases_with_children,
+        count(*) filter (where {{measure.known_to_social_care.denominator}})          as families_recorded,
+        count(*) filter (where {{measure.known_to_social_care.numerator}})            as families_known,
+        count(*) filter (where {{measure.whole_family_support.denominator}})          as families_offer_recorded,
+        count(*) filter (where {{measure.whole_family_support.numerator}})            as families_offered
     from cases, years
     where referral_date between years.first_day and $period_end
     group by financial_year
@@ -48,8 +46,8 @@ exit_years as (
         (year(exit_date) - (month(exit_date) < 4)::integer)::varchar || '-'
             || lpad(((year(exit_date) - (month(exit_date) < 4)::integer + 1) % 100)::varchar, 2, '0')
                                                                     as financial_year,
-        count(*)                                                    as closed_cases,
-        count(*) filter (where has_exit_outcomes)                   as closed_with_outcomes
+        count(*) filter (where {{measure.exit_coverage.denominator}})                 as closed_cases,
+        count(*) filter (where {{measure.exit_coverage.numerator}})                   as closed_with_outcomes
     from cases, years
     where exit_date between years.first_day and $period_end
     group by 1
@@ -57,9 +55,9 @@ exit_years as (
 marac_years as (
     select
         financial_year,
-        count(*)                                        as referrals,
-        count(*) filter (where is_repeat)               as repeats,
-        count(*) filter (where is_partner_agency)       as partner_referrals
+        count(*) filter (where {{measure.marac_repeats.denominator}})       as referrals,
+        count(*) filter (where {{measure.marac_repeats.numerator}})         as repeats,
+        count(*) filter (where {{measure.partner_referrals.numerator}})     as partner_referrals
     from marac_referrals, years
     where meeting_date between years.first_day and $period_end
     group by financial_year

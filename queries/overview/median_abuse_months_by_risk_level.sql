@@ -29,7 +29,7 @@ period_cases as (
     select risk_level, abuse_months
     from cases
     where referral_date between $period_start and $period_end
-      and abuse_months is not null
+      and {{measure.long_abuse.denominator}}
       and risk_level is not null
 )
 select

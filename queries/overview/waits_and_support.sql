@@ -40,8 +40,8 @@ with waits as (
 ),
 closed as (
     select
-        count(*)                                          as closed_cases,
-        count(*) filter (where has_exit_outcomes)         as closed_with_outcomes,
+        count(*) filter (where {{measure.exit_coverage.denominator}}) as closed_cases,
+        count(*) filter (where {{measure.exit_coverage.numerator}})   as closed_with_outcomes,
         median(days_supported)                            as median_days_supported
     from cases
     where exit_date between $period_start and $period_end

@@ -32,7 +32,7 @@ period_cases as (
     select dash_score
     from cases
     where referral_date between $period_start and $period_end
-      and dash_score is not null
+      and {{measure.high_risk.denominator}}
 ),
 band_counts as (
     select b.dash_band, b.low_score, count(p.dash_score) as cases

@@ -27,17 +27,17 @@ with risk_levels(risk_level, risk, position) as (
         ('high',     'High',     3)
 ),
 closed as (
-    select risk_level, has_exit_outcomes
+    select *
     from cases
     where exit_date between $period_start and $period_end
       and risk_level is not null
 )
 select
     r.risk,
-    count(c.has_exit_outcomes) filter (where c.has_exit_outcomes) as closed_with_outcomes,
-    count(c.has_exit_outcomes)                                    as closed_cases,
-    round(100.0 * count(c.has_exit_outcomes) filter (where c.has_exit_outcomes)
-          / nullif(count(c.has_exit_outcomes), 0), 1)             as pct_exit_coverage
+    count(c.risk_level) filter (where {{measure.exit_coverage.numerator}})   as closed_with_outcomes,
+    count(c.risk_level) filter (where {{measure.exit_coverage.denominator}}) as closed_cases,
+    round(100.0 * count(c.risk_level) filter (where {{measure.exit_coverage.numerator}})
+          / nullif(count(c.risk_level) filter (where {{measure.exit_coverage.denominator}}), 0), 1) as pct_exit_coverage
 from risk_levels r
 left join closed c using (risk_level)
 group by r.risk, r.position

@@ -238,6 +238,7 @@ def parse(text: str, rel: str) -> QuerySpec:
     disclosure control must know of each, whether the chart type has what it needs, the
     parameters, and that the SQL is one SELECT."""
     h = _Header(text, rel)
+    _expand_measures(h)
     _check_keys(h)
     chart, page, order = _placement(h)
     x, series, y, counts = h.column("x"), h.column("series"), h.columns("y"), h.columns("counts")
@@ -256,7 +257,7 @@ def parse(text: str, rel: str) -> QuerySpec:
         path=rel,
         sql=h.sql,
         body_line=h.body_line,
-        digest=hashlib.sha256(text.encode()).hexdigest()[:16],
+        digest=hashlib.sha256((text + "\0" + h.sql).encode()).hexdigest()[:16],
         title=h.text("title"),
         description=h.text("description"),
         page=page,
@@ -285,6 +286,18 @@ def parse(text: str, rel: str) -> QuerySpec:
         measure_ids=measure_ids,
         lookback=_lookback(h),
     )
+
+
+def _expand_measures(h: _Header) -> None:
+    """Replace `{{measure.<id>.numerator}}` / `.denominator` in the SQL with the condition
+    data/measures.yaml defines (catalogue/measure_sql.py), before every other check, so
+    the checks, the keying rewrite and the run all see the one definition."""
+    from service_insights.catalogue import measure_sql
+
+    try:
+        h.sql = measure_sql.expand(h.sql)
+    except measure_sql.MeasureRefError as exc:
+        raise QueryFileError(QueryError(h.rel, h.body_line + exc.offset, exc.message)) from None
 
 
 def _measure_ids(h: _Header, y, counts, rates) -> dict[str, str]:
@@ -571,14 +584,15 @@ class Entry:
     error: QueryError | None
 
 
-_cache: dict[Path, tuple[int, int, Entry]] = {}
+_cache: dict[Path, tuple[tuple, int, Entry]] = {}
 
 
 def load_file(path: Path, root: Path) -> Entry:
     """Parse one file, re-reading it only when its size or modification time changed."""
     st = path.stat()
+    stamp = (st.st_mtime_ns, _measures_stamp())
     hit = _cache.get(path)
-    if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
+    if hit and hit[0] == stamp and hit[1] == st.st_size:
         return hit[2]
     rel = f"{root.name}/{path.relative_to(root).as_posix()}"
     qid = query_id(path, root)
@@ -589,8 +603,18 @@ def load_file(path: Path, root: Path) -> Entry:
         entry = Entry(qid, rel, None, QueryError(rel, 1, "the file is not UTF-8 text"))
     except QueryFileError as exc:
         entry = Entry(qid, rel, None, exc.error)
-    _cache[path] = (st.st_mtime_ns, st.st_size, entry)
+    _cache[path] = (stamp, st.st_size, entry)
     return entry
+
+
+def _measures_stamp() -> tuple[str, int]:
+    """Which data/measures.yaml (and which version of it) the files were expanded with:
+    a query file that references a measure is re-read when the definition changes."""
+    p = _registry.path()
+    try:
+        return (str(p), p.stat().st_mtime_ns)
+    except OSError:
+        return (str(p), -1)
 
 
 def discover(root: Path) -> list[Entry]:
