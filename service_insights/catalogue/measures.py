@@ -141,6 +141,13 @@ def dictionary_section() -> str:
              "KPI, finding and export that shows it declares it (`measure:` in the query "
              "header) and is checked against this definition. Rates are 100 x numerator / "
              "denominator, from perturbed counts where the figure spans other services.", "",
+             "The SQL below is not copied into query files: a file names it, "
+             "`count(*) filter (where {{measure.high_risk.numerator}})` and "
+             "`{{measure.high_risk.denominator}}`, and the catalogue puts the definition in "
+             "when it reads the file (catalogue/measure_sql.py), so changing a definition here "
+             "changes every page, finding and export that shows it. A rate's numerator is "
+             "counted within its denominator. A file that spells a registered condition by "
+             "hand fails tests/test_measure_sql.py.", "",
              "| id | label | numerator | denominator | excluded | SQL (numerator; denominator) |",
              "|---|---|---|---|---|---|"]
     for m in load().values():
