@@ -40,10 +40,14 @@ def _norm(sql: str) -> str:
 
 def _hand_spelt(body: str, declares: bool) -> list[str]:
     """Registered conditions written out in `body` as a whole condition (after where,
-    and, or, or an opening bracket); in a file that shows a measure, also `count(x)` for
-    a base `x is not null`."""
+    and, or, or an opening bracket), a quantile of a registered quantile measure's value,
+    and, in a file that shows a measure, `count(x)` for a base `x is not null`."""
     text, found = _norm(body), []
     for m in measures.load().values():
+        value = _norm(m.value_sql)
+        if value and re.search(r"\b(?:median|quantile|quantile_cont|quantile_disc)\(\s*\(?"
+                               + re.escape(value) + r"\b", text):
+            found.append(f"{m.id}: a quantile of {value}")
         for frag in {m.numerator_sql, m.denominator_sql}:
             f = _norm(frag)
             if not f or f == "true":
@@ -78,10 +82,13 @@ def test_no_query_file_spells_a_registered_measure_by_hand():
 def test_the_lint_catches_a_copied_condition():
     """The lint above is not vacuous: the old hand-spelt Home query is caught."""
     old = ("select count(*) filter (where c.is_high_risk) as h, count(c.dash_score) as a,\n"
-           "count(*) filter (where is_known_to_social_care is not null) as f from cases c")
+           "count(*) filter (where is_known_to_social_care is not null) as f,\n"
+           "median(c.days_to_intake) as w from cases c")
     assert sorted(_hand_spelt(old, True)) == [
         "high_risk: count(dash_score)", "high_risk: is_high_risk",
-        "known_to_social_care: is_known_to_social_care is not null"]
+        "known_to_social_care: is_known_to_social_care is not null",
+        "median_days_to_intake: a quantile of days_to_intake",
+        "p90_days_to_intake: a quantile of days_to_intake"]
 
 
 def test_every_measure_shown_is_named_by_reference():

@@ -28,15 +28,16 @@ with risk_levels(risk_level, risk, position) as (
         ('high',     'High',     3)
 ),
 closed as (
-    select risk_level, days_supported
+    select *
     from cases
     where exit_date between $period_start and $period_end
       and risk_level is not null
 )
 select
     r.risk,
-    count(c.days_supported)              as closed_cases,
-    median(c.days_supported)             as median_days_supported
+    count(c.risk_level) filter (where {{measure.median_days_supported.denominator}})
+                                               as closed_cases,
+    {{measure.median_days_supported.statistic}} as median_days_supported
 from risk_levels r
 left join closed c using (risk_level)
 group by r.risk, r.position

@@ -34,19 +34,19 @@ statistics(statistic, q, stat_position) as (
     values ('Median', 0.5, 1), ('90th percentile', 0.9, 2)
 ),
 period_cases as (
-    select risk_level, days_to_intake
+    select *
     from cases
     where referral_date between $period_start and $period_end
-      and days_to_intake is not null
       and risk_level is not null
 ),
 by_level as (
     select
         r.risk,
         r.position,
-        count(p.days_to_intake)                     as cases_with_intake,
-        median(p.days_to_intake)                    as median_days,
-        quantile_disc(p.days_to_intake, 0.9)        as p90_days
+        count(p.risk_level) filter (where {{measure.median_days_to_intake.denominator}})
+                                                    as cases_with_intake,
+        {{measure.median_days_to_intake.statistic}} as median_days,
+        {{measure.p90_days_to_intake.statistic}}    as p90_days
     from risk_levels r
     left join period_cases p using (risk_level)
     group by r.risk, r.position

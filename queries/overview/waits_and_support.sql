@@ -14,35 +14,40 @@ labels:
   cases_with_intake: Referrals in the period with an intake date
   closed_cases: Cases closed in the period
   closed_with_outcomes: Number of closed cases with outcomes recorded
+  supported_cases: Cases closed in the period with an intake date
 counts: [closed_with_outcomes]
 measures:
   median_days_to_intake: cases_with_intake
   p90_days_to_intake: cases_with_intake
-  median_days_supported: closed_cases
+  median_days_supported: supported_cases
 quantiles:
   median_days_to_intake: 0.5
   p90_days_to_intake: 0.9
   median_days_supported: 0.5
 rates:
   pct_exit_coverage: {count: closed_with_outcomes, base: closed_cases}
-measure: {pct_exit_coverage: exit_coverage}
+measure:
+  pct_exit_coverage: exit_coverage
+  median_days_to_intake: median_days_to_intake
+  p90_days_to_intake: p90_days_to_intake
+  median_days_supported: median_days_supported
 params: [period_start, period_end]
 notes: "Wait: days from the referral date to the intake date, for referrals in the period that have had an intake. Days supported: intake to exit, for cases closed (exit date) in the period. Exit coverage: closed cases in the period with at least one outcome recorded at exit; an outcome rate describes only these. A median needs 20 cases and a 90th percentile 100, so that neither is close to one client's own figure."
 ---*/
 with waits as (
     select
-        count(days_to_intake)                             as cases_with_intake,
-        median(days_to_intake)                            as median_days_to_intake,
-        quantile_disc(days_to_intake, 0.9)                as p90_days_to_intake
+        count(*) filter (where {{measure.median_days_to_intake.denominator}}) as cases_with_intake,
+        {{measure.median_days_to_intake.statistic}}                          as median_days_to_intake,
+        {{measure.p90_days_to_intake.statistic}}                             as p90_days_to_intake
     from cases
     where referral_date between $period_start and $period_end
-      and days_to_intake is not null
 ),
 closed as (
     select
         count(*) filter (where {{measure.exit_coverage.denominator}}) as closed_cases,
         count(*) filter (where {{measure.exit_coverage.numerator}})   as closed_with_outcomes,
-        median(days_supported)                            as median_days_supported
+        count(*) filter (where {{measure.median_days_supported.denominator}}) as supported_cases,
+        {{measure.median_days_supported.statistic}}  as median_days_supported
     from cases
     where exit_date between $period_start and $period_end
 )
@@ -52,6 +57,7 @@ select
     w.p90_days_to_intake,
     c.closed_cases,
     c.closed_with_outcomes,
+    c.supported_cases,
     c.median_days_supported,
     round(100.0 * closed_with_outcomes / nullif(closed_cases, 0), 1) as pct_exit_coverage
 from waits w

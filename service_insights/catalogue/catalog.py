@@ -249,7 +249,7 @@ def parse(text: str, rel: str) -> QuerySpec:
     _check_one_select(h)
     _check_scope(h)
     benchmark, labels = _display_options(h)
-    measure_ids = _measure_ids(h, y, counts, rates)
+    measure_ids = _measure_ids(h, y, counts, rates, measures, quantiles)
     labels = {**labels, **{c: _registry.get(m).label for c, m in measure_ids.items()}}
     data = h.data
     return QuerySpec(
@@ -300,9 +300,10 @@ def _expand_measures(h: _Header) -> None:
         raise QueryFileError(QueryError(h.rel, h.body_line + exc.offset, exc.message)) from None
 
 
-def _measure_ids(h: _Header, y, counts, rates) -> dict[str, str]:
+def _measure_ids(h: _Header, y, counts, rates, measures=None, quantiles=None) -> dict[str, str]:
     """`measure: <id>` (for the one y column) or `measure: {column: id}`: each id a
-    measure of data/measures.yaml, each column a declared count or rate."""
+    measure of data/measures.yaml, each column a declared count or rate (or, for a
+    quantile measure, a measure column declared with the same quantile)."""
     raw = h.data.get("measure")
     if raw is None:
         return {}
@@ -323,6 +324,13 @@ def _measure_ids(h: _Header, y, counts, rates) -> dict[str, str]:
         if mid not in known:
             raise h.fail("measure", f"'{mid}' is not a measure in data/measures.yaml (it has "
                                     f"{', '.join(known)})")
+        if known[mid].is_quantile:
+            if (quantiles or {}).get(col) != known[mid].quantile or col not in (measures or {}):
+                raise h.fail("measure", f"'{mid}' is the {known[mid].quantile} quantile: "
+                                        f"declare column '{col}' under 'measures' and under "
+                                        f"'quantiles' as {known[mid].quantile}")
+            out[col] = str(mid)
+            continue
         if col not in counts and col not in rates:
             raise h.fail("measure", f"column '{col}' must be declared under 'counts' or "
                                     "'rates' to show a measure")

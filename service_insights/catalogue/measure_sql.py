@@ -17,7 +17,10 @@ file's line numbers (in DuckDB's errors) are unchanged.
 - `numerator` is the condition a row must meet to be counted in the numerator. For a rate
   it is the numerator's condition within the denominator's, so
   `count(*) filter (where {{measure.x.numerator}})` is never more than the base.
-- `denominator` is the base's condition (a rate only).
+- `denominator` is the base's condition (a rate, or the cases a quantile is taken over).
+- `value` (a quantile measure only) is the value whose quantile is taken, and
+  `statistic` the whole aggregate, `quantile_cont((days_to_intake), 0.5) filter (where
+  ...)`: the quantile, how it is read and the cases it is over are part of the definition.
 
 Period and relation are not part of the expansion: a query picks its own period (a
 selected period, five financial years) on the relation the measure names.
@@ -30,6 +33,7 @@ import re
 from service_insights.catalogue import measures as _registry
 
 PARTS = ("numerator", "denominator")
+QUANTILE_PARTS = ("value", "statistic", "denominator")
 _ANY = re.compile(r"\{\{(.*?)\}\}", re.S)
 _REF = re.compile(r"^\s*measure\.([A-Za-z0-9_]+)\.([A-Za-z_]+)\s*$")
 
@@ -44,8 +48,12 @@ class MeasureRefError(ValueError):
 
 
 def condition(m: _registry.Measure, part: str) -> str:
-    """The SQL condition for one part of a measure, parenthesised, on one line."""
+    """The SQL for one part of a measure, parenthesised, on one line."""
     num, den = _one_line(m.numerator_sql), _one_line(m.denominator_sql)
+    if part == "value":
+        return f"({_one_line(m.value_sql)})"
+    if part == "statistic":
+        return f"({m.statistic_sql()})"
     if part == "numerator":
         if m.is_rate and den.lower() != "true":
             return f"(({den}) and ({num}))"
@@ -68,7 +76,7 @@ def references(sql: str) -> set[tuple[str, str]]:
 
 
 def expand(sql: str) -> str:
-    """`sql` with every `{{measure.<id>.<part>}}` replaced by its condition. Raises
+    """`sql` with every `{{measure.<id>.<part>}}` replaced by its SQL. Raises
     MeasureRefError naming the line for a malformed or unknown reference, or when
     data/measures.yaml itself cannot be read."""
     if "{{" not in sql:
@@ -90,10 +98,11 @@ def expand(sql: str) -> str:
         if m is None:
             raise MeasureRefError(offset, f"'{mid}' is not a measure in data/measures.yaml "
                                           f"(it has {', '.join(known)})")
-        if part not in PARTS:
+        parts = QUANTILE_PARTS if m.is_quantile else PARTS
+        if part not in parts:
             raise MeasureRefError(offset, f"measure '{mid}' has no part '{part}'; use "
-                                          f"{' or '.join(PARTS)}")
-        if part == "denominator" and not m.is_rate:
+                                          f"{', '.join(parts)}")
+        if part == "denominator" and not m.denominator_sql:
             raise MeasureRefError(offset, f"measure '{mid}' is a count and has no "
                                           "denominator")
         return condition(m, part)

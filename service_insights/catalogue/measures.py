@@ -30,6 +30,14 @@ DEFAULT_PATH = ROOT / "data" / "measures.yaml"
 RELATIONS = ("cases", "marac_referrals")
 _KEYS = {"label", "relation", "period_field", "numerator", "numerator_sql", "denominator",
          "denominator_sql", "exclusions", "national"}
+_KEYS |= {"value", "value_sql", "quantile", "interpolation"}  # quantile measures (waits)
+_REQUIRED = {"label", "relation", "period_field", "numerator", "numerator_sql", "exclusions"}
+_REQUIRED_QUANTILE = {"label", "relation", "period_field", "value", "value_sql", "quantile",
+                      "denominator", "denominator_sql", "exclusions"}
+INTERPOLATIONS = {"continuous": "quantile_cont", "discrete": "quantile_disc"}
+"""How a quantile is read off the sorted values: `continuous` interpolates between the two
+middle values (DuckDB's median), `discrete` is the smallest value with at least that share
+of values at or below it (an observed value; used for the 90th percentile)."""
 
 
 class MeasureError(ValueError):
@@ -42,23 +50,44 @@ class Measure:
     label: str
     relation: str
     period_field: str
-    numerator: str
-    numerator_sql: str
     exclusions: str
+    numerator: str = ""
+    numerator_sql: str = ""
     denominator: str = ""
     denominator_sql: str = ""
     national: str = ""
     """A key of data/reference.yaml with the national figure, for the national comparator."""
+    value: str = ""
+    value_sql: str = ""
+    quantile: float | None = None
+    """A quantile measure (a median wait, the 90th-percentile wait): the quantile of
+    `value_sql` over the denominator's rows, read as `interpolation` says."""
+    interpolation: str = "continuous"
+
+    @property
+    def is_quantile(self) -> bool:
+        return self.quantile is not None
 
     @property
     def is_rate(self) -> bool:
-        return bool(self.denominator_sql)
+        return bool(self.denominator_sql) and not self.is_quantile
+
+    def statistic_sql(self) -> str:
+        """The quantile aggregate, over the denominator's rows only."""
+        fn = INTERPOLATIONS[self.interpolation]
+        value, base = " ".join(self.value_sql.split()), " ".join(self.denominator_sql.split())
+        return f"{fn}(({value}), {self.quantile}) filter (where ({base}))"
 
     def query_text(self) -> str:
         """The measure as a one-row query file (header and SQL) over the scoped relations:
         the definition in runnable form, so it goes through results.run like any chart."""
         where = f"{self.period_field} between $period_start and $period_end"
-        if self.is_rate:
+        if self.is_quantile:
+            header = (f"y: [value]\nmeasures:\n  value: denominator\n"
+                      f"quantiles:\n  value: {self.quantile}\n")
+            select = (f"count(*) filter (where {self.denominator_sql}) as denominator,\n"
+                      f"    {self.statistic_sql()} as value")
+        elif self.is_rate:
             num = f"({self.denominator_sql}) and ({self.numerator_sql})"
             header = ("y: [value]\nrates:\n  value: {count: numerator, base: denominator}\n")
             select = (f"count(*) filter (where {num}) as numerator,\n"
@@ -70,9 +99,10 @@ class Measure:
             header = "y: [value]\ncounts: [value]\n"
             select = f"count(*) filter (where {self.numerator_sql}) as value"
         figures = sorted(set(re.findall(r"\$([a-z_][a-z0-9_]*)",
-                                        self.numerator_sql + " " + self.denominator_sql)))
+                                        " ".join((self.numerator_sql, self.denominator_sql,
+                                                  self.value_sql)))))
         params = ", ".join(["period_start", "period_end", *figures])
-        return (f"/*---\ntitle: {self.label!r}\ndescription: {self.numerator!r}\n"
+        return (f"/*---\ntitle: {self.label!r}\ndescription: {(self.numerator or self.value)!r}\n"
                 f"page: measures\nchart: kpi\n{header}benchmark: false\n"
                 f"params: [{params}]\n---*/\n"
                 f"select\n    {select}\nfrom {self.relation}\nwhere {where}\n")
@@ -88,15 +118,27 @@ def _parse(data: dict, p: Path) -> dict[str, Measure]:
         if not isinstance(item, dict):
             raise MeasureError(f"{p}: measure '{key}' must be a block of keys")
         unknown = set(item) - _KEYS
-        missing = {"label", "relation", "period_field", "numerator", "numerator_sql",
-                   "exclusions"} - set(item)
+        missing = (_REQUIRED_QUANTILE if "quantile" in item else _REQUIRED) - set(item)
         if unknown or missing:
             raise MeasureError(f"{p}: measure '{key}' has unknown keys {sorted(unknown)} "
                                f"or lacks {sorted(missing)}")
         if item["relation"] not in RELATIONS:
             raise MeasureError(f"{p}: measure '{key}' reads {item['relation']!r}; use one of "
                                f"{', '.join(RELATIONS)}")
-        out[str(key)] = Measure(id=str(key), **{k: str(v) for k, v in item.items()})
+        fields = {k: str(v) for k, v in item.items() if k != "quantile"}
+        if "quantile" in item:
+            q = item["quantile"]
+            if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+                raise MeasureError(f"{p}: measure '{key}' has quantile {q!r}; use a number "
+                                   "between 0 and 1, such as 0.5 for a median")
+            if fields.get("interpolation", "continuous") not in INTERPOLATIONS:
+                raise MeasureError(f"{p}: measure '{key}' has interpolation "
+                                   f"{fields['interpolation']!r}; use "
+                                   f"{' or '.join(INTERPOLATIONS)}")
+            fields["quantile"] = float(q)
+        elif set(item) & {"value", "value_sql", "interpolation"}:
+            raise MeasureError(f"{p}: measure '{key}' has a value but no quantile")
+        out[str(key)] = Measure(id=str(key), **fields)
     return out
 
 
@@ -140,7 +182,10 @@ def dictionary_section() -> str:
              "Every headline measure is defined once, in `data/measures.yaml`; each chart, "
              "KPI, finding and export that shows it declares it (`measure:` in the query "
              "header) and is checked against this definition. Rates are 100 x numerator / "
-             "denominator, from perturbed counts where the figure spans other services.", "",
+             "denominator, from perturbed counts where the figure spans other services. A "
+             "quantile measure (a median wait) is that quantile of a value over the "
+             "denominator's cases; for such measures the numerator column gives the value.",
+             "",
              "The SQL below is not copied into query files: a file names it, "
              "`count(*) filter (where {{measure.high_risk.numerator}})` and "
              "`{{measure.high_risk.denominator}}`, and the catalogue puts the definition in "
@@ -151,6 +196,11 @@ def dictionary_section() -> str:
              "| id | label | numerator | denominator | excluded | SQL (numerator; denominator) |",
              "|---|---|---|---|---|---|"]
     for m in load().values():
+        if m.is_quantile:
+            lines.append(f"| `{m.id}` | {m.label} | {m.value} | {m.denominator} | "
+                         f"{m.exclusions} | `{m.statistic_sql()}` on `{m.relation}`, by "
+                         f"`{m.period_field}` |")
+            continue
         sql = f"`{m.numerator_sql}`" + (f"; `{m.denominator_sql}`" if m.is_rate else "")
         lines.append(f"| `{m.id}` | {m.label} | {m.numerator} | "
                      f"{m.denominator or '(a count)'} | {m.exclusions} | "
