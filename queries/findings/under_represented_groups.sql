@@ -22,29 +22,29 @@ finding:
   evidence: "SafeLives' Marac national dataset (12 months to 30 Sep 2024) gives the share of high-risk victims who are male (6.4%), LGBT+ (1.6%), disabled (10.1%) and Black, Asian or racially minoritised (14.1%). SafeLives' Spotlights found these groups face extra barriers to help and are under-identified by services."
   confidence: pct_in_group
 source: Service Insights rule; SafeLives Marac national dataset, 12 months to 30 Sep 2024
-notes: Fires for each group where the 95% interval for the service's share lies wholly below the national share. Cases with the characteristic not recorded are left out of the base. National shares are for Marac cases, the closest published comparison; set them in data/reference.yaml.
+notes: The share is the measure data/measures.yaml defines for each group (male_clients, lgbt_clients, disabled_clients, minoritised_clients; the result's measure_id names it), and the comparator's figure is that measure over the comparator. Fires for each group where the 95% interval for the service's share lies wholly below the national share. Cases with the characteristic not recorded are left out of the base. National shares are for Marac cases, the closest published comparison; set them in data/reference.yaml.
 ---*/
-with groups(group_key, group_name, national_pct, partners) as (
+with groups(group_key, group_name, measure_id, national_pct, partners) as (
     values
-        ('male',        'male',                                   $male_national,        'men''s services and GPs'),
-        ('lgbt',        'LGBT+',                                  $lgbt_national,        'LGBT+ organisations'),
-        ('disability',  'disabled',                               $disability_national,  'disability and adult social care services'),
-        ('minoritised', 'Black, Asian or racially minoritised',   $minoritised_national, 'by-and-for organisations')
+        ('male',        'male',                                 'male_clients',        $male_national,        'men''s services and GPs'),
+        ('lgbt',        'LGBT+',                                'lgbt_clients',        $lgbt_national,        'LGBT+ organisations'),
+        ('disability',  'disabled',                             'disabled_clients',    $disability_national,  'disability and adult social care services'),
+        ('minoritised', 'Black, Asian or racially minoritised', 'minoritised_clients', $minoritised_national, 'by-and-for organisations')
 ),
 per_service as (
     select
         s.name as service_name,
         g.group_key,
         count(*) filter (where case g.group_key
-            when 'male'        then c.gender <> 'not_recorded'
-            when 'lgbt'        then c.lgbt <> 'not_recorded'
-            when 'disability'  then c.disability <> 'not_recorded'
-            else c.ethnicity <> 'not_recorded' end)                 as recorded,
+            when 'male'        then {{measure.male_clients.denominator}}
+            when 'lgbt'        then {{measure.lgbt_clients.denominator}}
+            when 'disability'  then {{measure.disabled_clients.denominator}}
+            else {{measure.minoritised_clients.denominator}} end)     as recorded,
         count(*) filter (where case g.group_key
-            when 'male'        then c.is_male
-            when 'lgbt'        then c.lgbt = 'yes'
-            when 'disability'  then c.disability = 'yes'
-            else c.is_minoritised end)                              as in_group
+            when 'male'        then {{measure.male_clients.numerator}}
+            when 'lgbt'        then {{measure.lgbt_clients.numerator}}
+            when 'disability'  then {{measure.disabled_clients.numerator}}
+            else {{measure.minoritised_clients.numerator}} end)       as in_group
     from cases c
     join services s using (service_id)
     cross join groups g
@@ -55,6 +55,7 @@ select
     p.service_name,
     g.group_name,
     g.partners,
+    g.measure_id,
     p.recorded,
     p.in_group,
     round(100.0 * p.in_group / nullif(p.recorded, 0), 1) as pct_in_group,

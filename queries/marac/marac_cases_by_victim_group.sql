@@ -29,30 +29,30 @@ reference:
     Aged 16 to 17: age_16_17_national
 ---*/
 with marac_cases as (
-    select gender, lgbt, disability, ethnicity, age_band, is_male, is_minoritised
+    select *
     from cases
     where referral_date between $period_start and $period_end
       and marac_referred
 ),
 group_counts as (
     select 1 as position, 'Male' as victim_group,
-           count(*) filter (where is_male)                  as group_cases,
-           count(*) filter (where gender <> 'not_recorded') as recorded_cases
+           count(*) filter (where {{measure.male_clients.numerator}})   as group_cases,
+           count(*) filter (where {{measure.male_clients.denominator}}) as recorded_cases
     from marac_cases
     union all
     select 2, 'LGBT+',
-           count(*) filter (where lgbt = 'yes'),
-           count(*) filter (where lgbt <> 'not_recorded')
+           count(*) filter (where {{measure.lgbt_clients.numerator}}),
+           count(*) filter (where {{measure.lgbt_clients.denominator}})
     from marac_cases
     union all
     select 3, 'Disabled',
-           count(*) filter (where disability = 'yes'),
-           count(*) filter (where disability <> 'not_recorded')
+           count(*) filter (where {{measure.disabled_clients.numerator}}),
+           count(*) filter (where {{measure.disabled_clients.denominator}})
     from marac_cases
     union all
     select 4, 'Black, Asian or minoritised',
-           count(*) filter (where is_minoritised),
-           count(*) filter (where ethnicity <> 'not_recorded')
+           count(*) filter (where {{measure.minoritised_clients.numerator}}),
+           count(*) filter (where {{measure.minoritised_clients.denominator}})
     from marac_cases
     union all
     select 5, 'Aged 16 to 17',

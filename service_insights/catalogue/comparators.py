@@ -58,7 +58,7 @@ class Pool:
     def phrase(self) -> str:
         """The label inside a sentence: "at other Idva services", "across all services"."""
         if self.kind == "all":
-            return "across all services"
+            return "across " + self.label[0].lower() + self.label[1:]
         if self.kind == "national":
             return "nationally"
         return "at " + self.label[0].lower() + self.label[1:]
@@ -124,3 +124,40 @@ def pool(store: db.Store, scope: Scope, kind: str, min_other: int,
     areas = sorted({a for s, a in zip(ids, table["area_code"].to_list(), strict=True)
                     if s in set(members)})
     return Pool(kind, Scope(tuple(members), tuple(areas), True, label), label, len(members))
+
+
+def area_pool(store: db.Store, scope: Scope, kind: str, min_other: int,
+              visible: tuple[str, ...] | None = None) -> Pool:
+    """The comparator for a figure about whole Marac areas (Marac volume per 10,000 adult
+    females): other Marac areas, never services of a type, because a Marac hears every
+    high-risk case in its area whatever service referred it. `same_type` therefore means
+    the other Marac areas; `region` the other areas in the selection's region(s); `all`
+    every area. The pool runs as whole areas (every referral its Maracs heard), and the
+    same minimum of other services applies as for any comparator."""
+    kind = check(kind)
+    if kind == "national":
+        return pool(store, scope, kind, min_other, visible)
+    table = services_register(store)
+    ids, area_of = table["service_id"].to_list(), table["area_code"].to_list()
+    region_of = dict(zip(area_of, table["region"].to_list(), strict=True))
+    mine = set(scope.areas or ()) if scope.areas is not None else set(area_of)
+    if kind == "all":
+        areas, label = sorted(set(area_of)), "All Marac areas"
+    elif kind == "region":
+        regions = sorted({region_of[a] for a in mine if a in region_of})
+        areas = sorted({a for a in area_of if region_of[a] in regions and a not in mine})
+        label = f"Other Marac areas in {_joined(regions) or 'the region'}"
+    else:
+        areas, label = sorted({a for a in area_of if a not in mine}), "Other Marac areas"
+    members = [s for s, a in zip(ids, area_of, strict=True) if a in set(areas)]
+    seen = set(scope.services or ()) | set(visible or ())
+    outside = len([s for s in members if s not in seen])
+    if outside < min_other or not areas:
+        where = "your selection" if visible is None else "the services you can see"
+        return Pool(kind, None, label, note=(
+            f"The comparator ({label[0].lower() + label[1:]}) is not shown: fewer than "
+            f"{min_other} of its services lie outside {where}, so {where} could be "
+            "subtracted from it."))
+    if kind == "all":
+        return Pool(kind, ALL_SERVICES, label, len(members))
+    return Pool(kind, Scope(tuple(members), tuple(areas), False, label), label, len(members))

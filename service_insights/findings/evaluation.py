@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service_insights.catalogue import catalog, comparators, measures, reference, results
+from service_insights.catalogue import (
+    catalog,
+    comparators,
+    measures,
+    reference,
+    results,
+    selection,
+)
 from service_insights.catalogue.catalog import QueryError, QuerySpec
 from service_insights.catalogue.periods import Period
 from service_insights.catalogue.scope import Scope
@@ -186,6 +193,18 @@ def evaluate(store: db.Store, scope: Scope, period: Period, settings: Settings,
     return report
 
 
+AREA_FIGURES: dict[str, tuple[str, str, str, str]] = {
+    "findings/marac_volume_below_expected": (
+        "per_10000", "marac/marac_volume_by_population", "cases_per_10000",
+        "marac_per_10k_national"),
+}
+"""A rule about whole Marac areas whose figure is per population, not a registered rate:
+the rule's column, the query file that computes the same figure for any set of areas
+(Marac cases a year per 10,000 adult females, the Marac page's KPI), its column, and the
+data/reference.yaml key of the national figure. The comparator's figure is that query run
+over the comparator's areas (comparators.area_pool), through results.run like any other."""
+
+
 class _Comparison:
     """The comparator's figure for a finding's measure, beside the service's.
 
@@ -193,8 +212,10 @@ class _Comparison:
     run over the comparator's pool through results.run, so it is perturbed and suppressed
     like any benchmark, and the pool must have enough services outside what the viewer
     sees (comparators.pool). A rule about one service is compared with that service's
-    comparator (other services of its type, or its region); a rule without a registered
-    measure for its confidence rate says so in no sentence at all.
+    comparator (other services of its type, or its region). A rule whose rate is a
+    different measure on each row (under-represented groups) names it in a `measure_id`
+    column; a rule about whole Marac areas per population is compared with other Marac
+    areas (AREA_FIGURES). A rule with neither prints no comparison sentence.
     """
 
     def __init__(self, store, spec: QuerySpec, scope: Scope, period: Period,
@@ -204,42 +225,70 @@ class _Comparison:
         rate = spec.finding["confidence"]
         self.rate = rate
         self.measure = spec.measure_ids.get(rate)
+        self.area = AREA_FIGURES.get(spec.id)
         self._services = None
-        self._figures: dict[tuple, tuple[str, comparators.Pool]] = {}
+        self._figures: dict[tuple, tuple[str | None, comparators.Pool]] = {}
 
     def _scope_for(self, subject: str) -> Scope:
-        """The one service a row is about (by name), else the whole selection."""
+        """The one service (or, for a rule about areas, the one Marac area) a row is about,
+        by name, else the whole selection."""
         if self._services is None:
-            self._services = {s.label.rsplit(" (", 1)[0]: s
-                              for s in each_service(self.store, self.scope)}
+            if self.area:
+                table = selection.services_table(self.store)
+                names = dict(zip(table["area_name"].to_list(), table["area_code"].to_list(),
+                                 strict=True))
+                self._services = {name: selection.scope_for(self.store, areas=[code])
+                                  for name, code in names.items()}
+            else:
+                self._services = {s.label.rsplit(" (", 1)[0]: s
+                                  for s in each_service(self.store, self.scope)}
         return self._services.get(subject, self.scope)
 
-    def _figure(self, subject_scope: Scope) -> tuple[str | None, comparators.Pool]:
-        chosen = comparators.pool(self.store, subject_scope, self.kind,
-                                  self.settings.min_other_services, self.audience.visible)
-        key = (chosen.kind, chosen.scope, chosen.label)
+    def _pool(self, subject_scope: Scope) -> comparators.Pool:
+        choose = comparators.area_pool if self.area else comparators.pool
+        return choose(self.store, subject_scope, self.kind, self.settings.min_other_services,
+                      self.audience.visible)
+
+    def _figure(self, measure: str, subject_scope: Scope) -> tuple[str | None,
+                                                                  comparators.Pool]:
+        chosen = self._pool(subject_scope)
+        key = (measure, chosen.kind, chosen.scope, chosen.label)
         if key in self._figures:
             return self._figures[key]
         value = None
         if chosen.kind == "national":
-            national = measures.get(self.measure).national
+            national = self.area[3] if self.area else measures.get(measure).national
             if national:
                 value = _text(reference.figures()[national].value)
         elif chosen.scope is not None:
-            res = measures.compute(self.store, self.measure, chosen.scope, self.period,
-                                   self.settings, results.EVERYONE)
-            if res.data is not None and res.data.frame.height:
-                shown = res.data.display()["value"][0]
+            if self.area:
+                entry = catalog.get(self.settings.queries_dir, self.area[1])
+                res = (results.run(self.store, entry.spec, chosen.scope, self.period,
+                                   self.settings, results.EVERYONE) if entry.spec else None)
+                column = self.area[2]
+            else:
+                res = measures.compute(self.store, measure, chosen.scope, self.period,
+                                       self.settings, results.EVERYONE)
+                column = "value"
+            if res is not None and res.data is not None and res.data.frame.height:
+                shown = res.data.display()[column][0]
                 value = shown if shown and shown[0].isdigit() else None
         self._figures[key] = (value, chosen)
         return value, chosen
 
     def sentence(self, subject: str, row: dict) -> str:
-        if not self.measure:
+        if self.area:
+            measure, column, unit = self.spec.id, self.area[0], ""
+        else:
+            measure, column, unit = self.measure or row.get("measure_id"), self.rate, "%"
+        if not measure or measure not in measures.load() and not self.area:
             return ""
-        value, chosen = self._figure(self._scope_for(subject))
-        ours = _text(row[self.rate])
-        label = self.spec.label(self.rate)
+        value, chosen = self._figure(measure, self._scope_for(subject))
+        ours = _text(row[column])
+        label = self.spec.label(column)
+        label = label[0].upper() + label[1:]
+        if self.area is None and row.get("measure_id"):
+            label = measures.get(measure).label
         if value is None:
             if chosen.kind == "national":
                 why = "there is no national figure for this measure in data/reference.yaml."
@@ -247,5 +296,7 @@ class _Comparison:
                 why = chosen.note[0].lower() + chosen.note[1:]
             else:
                 why = f"the figure {chosen.phrase} is too small to show."
-            return f"{label}: {ours}%; no comparator figure: {why}"
-        return f"{label}: {ours}% against {value}% {chosen.phrase}."
+            return f"{label}: {ours}{unit}; no comparator figure: {why}"
+        why = (" (a Marac area is compared with other Marac areas, whatever its services' "
+               "type)" if self.area and chosen.kind == "same_type" else "")
+        return f"{label}: {ours}{unit} against {value}{unit} {chosen.phrase}{why}."
