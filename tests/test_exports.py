@@ -278,7 +278,8 @@ def test_pack_lists_a_broken_chart_and_still_builds(sample_env, tmp_path, monkey
     shutil.copytree(settings_mod.ROOT / "queries", queries)
     broken = queries / "children" / "families_by_social_care.sql"
     # A run-time failure (an unknown column); an unknown table is refused at load.
-    broken.write_text(broken.read_text().replace("and has_children", "and no_such_column", 1))
+    broken.write_text(broken.read_text().replace("and {{measure.with_children.numerator}}",
+                                              "and no_such_column", 1))
     (queries / "children" / "zz_unreadable.sql").write_text("select 1\n")
     monkeypatch.setenv("SI_QUERIES_DIR", str(queries))
     cfg = settings_mod.get()
