@@ -359,6 +359,9 @@ def section_pages(ctx: Context) -> list[Row]:
     # whose every chart runs a second, pooled query against the other comparators.
     cases = [(page, None) for page in pages] + [
         ("home", "all"), ("home", "region"), ("compare", "region"), ("overview", "all")]
+    # Findings print each finding's comparator figure (one pooled query per measure and
+    # pool), and the national comparator runs no pooled query: both timed too.
+    cases += [("findings", "all"), ("findings", "region"), ("home", "national")]
     for page, comparator in cases:
         cold, cached = [], []
         for _ in range(max(1, ctx.repeats // 2)):
