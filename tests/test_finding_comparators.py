@@ -129,3 +129,17 @@ def test_an_area_comparator_too_close_to_the_viewer_is_withheld(store):
         else:
             assert set(chosen.scope.areas) == set(others["area_code"].to_list())
             assert chosen.scope.by_service is False
+
+
+@pytest.mark.parametrize("kind", ["same_type", "region"])
+def test_every_finding_sets_a_comparator_figure_beside_its_own_or_says_why_not(store, kind):
+    report = evaluation.evaluate(store, selection.ALL_SERVICES, FY, settings.get(),
+                                 results.EVERYONE, kind)
+    rules = {f.rule for f in report.findings}
+    assert len(rules) >= 6, rules
+    for f in report.findings:
+        assert f.comparison, f.rule
+        assert f.message.endswith(f.comparison)
+        assert (" against " in f.comparison or "no comparator figure" in f.comparison.lower()
+                ), f.comparison
+        assert f.comparison.count(".") >= 1 and "\n" not in f.comparison

@@ -12,6 +12,7 @@ counts: [missed_returns]
 rates:
   pct_missed: {count: missed_returns, base: high_risk_returns}
 params: [period_start, period_end, missed_rereferral_threshold]
+measure: {pct_missed: missed_rereferrals}
 finding:
   subject: service_name
   message: "{pct_missed}% of the clients who came back to {service_name} at high risk (DASH 14 or more) within 12 months of a Marac referral were not referred back to Marac ({missed_returns} of {high_risk_returns})."
@@ -24,13 +25,11 @@ notes: "Fires when the 95% interval for the share of high-risk returns (a new ca
 with per_service as (
     select
         s.name                                                   as service_name,
-        count(*) filter (where c.is_missed_rereferral)           as missed_returns,
-        count(*)                                                 as high_risk_returns
+        count(*) filter (where {{measure.missed_rereferrals.numerator}})   as missed_returns,
+        count(*) filter (where {{measure.missed_rereferrals.denominator}}) as high_risk_returns
     from cases c
     join services s using (service_id)
     where c.referral_date between $period_start and $period_end
-      and c.is_return_after_marac
-      and {{measure.high_risk.numerator}}
     group by s.name
 )
 select

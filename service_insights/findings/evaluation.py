@@ -205,6 +205,18 @@ data/reference.yaml key of the national figure. The comparator's figure is that 
 over the comparator's areas (comparators.area_pool), through results.run like any other."""
 
 
+WITHOUT_COMPARATOR: dict[str, str] = {
+    "findings/complex_needs_worse_outcomes": (
+        "the comparison is within the service, between its clients with complex needs and "
+        "its other clients, so another service's figure would not show the gap."),
+    "findings/idva_capacity_below_guidance": (
+        "capacity is judged against SafeLives guidance (cases a year per full-time Idva), "
+        "not against other areas, whose registered Idva posts may be as short."),
+}
+"""Rules that print why no comparator figure is shown, in one sentence each: every
+finding either sets the comparator's figure beside its own or says why not."""
+
+
 class _Comparison:
     """The comparator's figure for a finding's measure, beside the service's.
 
@@ -277,6 +289,8 @@ class _Comparison:
         return value, chosen
 
     def sentence(self, subject: str, row: dict) -> str:
+        if self.spec.id in WITHOUT_COMPARATOR:
+            return f"No comparator figure: {WITHOUT_COMPARATOR[self.spec.id]}"
         if self.area:
             measure, column, unit = self.spec.id, self.area[0], ""
         else:
