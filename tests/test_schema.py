@@ -103,11 +103,16 @@ def _as_schema_7(path):
 
     con = duckdb.connect(str(path))
     try:
+        # Schema 7's keyed views were today's *_derived views under the keyed names.
+        views = {name: sql for name, sql in con.execute(
+            "select view_name, sql from duckdb_views() where schema_name = 'store'"
+        ).fetchall()}
         con.execute("drop view main.marac_referrals; drop view main.cases")
         con.execute("drop table store.marac_referrals_keyed; drop table store.cases_keyed")
-        con.execute("create view store.cases_keyed as select * from store.cases_derived")
-        con.execute("create view store.marac_referrals_keyed as "
-                    "select * from store.marac_referrals_derived")
+        con.execute("drop view store.marac_referrals_derived; drop view store.cases_derived")
+        for name in ("cases", "marac_referrals"):
+            con.execute(views[f"{name}_derived"].replace(f"store.{name}_derived",
+                                                         f"store.{name}_keyed"))
         con.execute("create view main.cases as select * exclude (record_key, linkage_key) "
                     "from store.cases_keyed")
         con.execute("create view main.marac_referrals as select * exclude (record_key, "

@@ -820,12 +820,16 @@ def upgrade(path: Path, schema_sql: str) -> str:
         # The new objects' own statements from data/schema.sql, in its order: their
         # definitions are written once, there.
         for statement in duckdb.extract_statements(schema_sql):
-            if _SCHEMA_8_OBJECTS.match(statement.query):
+            if _SCHEMA_8_OBJECTS.search(statement.query):
                 w.execute(statement.query)
         w.execute("update store.meta set value = $v where key = 'schema_version'",
                   {"v": SCHEMA_VERSION})
 
-    rewrite_store(path, change, from_version=version)  # derive() fills the new tables
+    try:
+        rewrite_store(path, change, from_version=version)  # derive() fills the new tables
+    except duckdb.Error as exc:
+        raise StoreCorrupt(f"{path} could not be upgraded ({str(exc).splitlines()[0]}); "
+                           "it was left as it was.") from exc
     return version
 
 
