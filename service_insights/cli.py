@@ -320,6 +320,26 @@ def _terminate_cleanly():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _upgrade(args: argparse.Namespace) -> int:
+    """A store built by the previous schema version, brought up to this one in place,
+    keeping every imported record (store/db.upgrade)."""
+    from service_insights.store import db
+
+    cfg = settings.get()
+    try:
+        with _terminate_cleanly():
+            before = db.upgrade(cfg.db_path, cfg.schema_path.read_text())
+    except db.StoreError as exc:
+        print(f"upgrade: {exc} Nothing was changed.", file=sys.stderr)
+        return 1
+    if before == db.SCHEMA_VERSION:
+        print(f"{cfg.db_path} is already at schema version {before}; nothing to do.")
+    else:
+        print(f"Upgraded {cfg.db_path} from schema version {before} to "
+              f"{db.SCHEMA_VERSION}; every record was kept.")
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from service_insights.ingest import importer
     from service_insights.store import db
@@ -460,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the random seed (the same seed gives the same sample)")
     sample.add_argument("--out", default=None, help=f"default: {cfg.db_path}")
     sample.set_defaults(func=_sample)
+    upgrade = sub.add_parser(
+        "upgrade", help="bring a store built by the previous version up to this one, "
+        "keeping every record")
+    upgrade.set_defaults(func=_upgrade)
     check = sub.add_parser("check", help="parse every query file and list problems")
     check.set_defaults(func=_check)
     export = sub.add_parser(

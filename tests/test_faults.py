@@ -38,13 +38,14 @@ def sample(path: Path, cases: int = 3000, seed: int = 7) -> Path:
 
 
 def damage_cases_block(path: Path) -> int:
-    """Overwrite part of a block that holds the cases table's referral dates; returns the
+    """Overwrite part of a block that holds the referral dates of the table charts read
+    (store.cases_keyed, written from store.cases at every build and import); returns the
     block id. The header and the small tables (meta, services) stay readable, so the
     store opens and only the charts' queries meet the damage."""
     con = duckdb.connect(str(path), read_only=True, config=db.read_only_config())
     try:
         block = con.execute(
-            "select block_id from pragma_storage_info('store.cases') "
+            "select block_id from pragma_storage_info('store.cases_keyed') "
             "where column_name = 'referral_date' and block_id >= 0 limit 1").fetchone()[0]
         size = con.execute("select block_size from pragma_database_size()").fetchone()[0]
     finally:

@@ -94,3 +94,65 @@ def test_constraints_refuse_impossible_rows(tmp_path):
         handmade.build(tmp_path / "bad2.duckdb", [case(children_in_household=0,
                                                        social_care="none")])
     assert not (tmp_path / "bad.duckdb").exists(), "a failed build must leave no file"
+
+
+def _as_schema_7(path):
+    """Put a store back into schema 7's shape: the keyed relations as views computing the
+    derived columns on every read (as schema 7 did), its version 7."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    try:
+        # Schema 7's keyed views were today's *_derived views under the keyed names.
+        views = {name: sql for name, sql in con.execute(
+            "select view_name, sql from duckdb_views() where schema_name = 'store'"
+        ).fetchall()}
+        con.execute("drop view main.marac_referrals; drop view main.cases")
+        con.execute("drop table store.marac_referrals_keyed; drop table store.cases_keyed")
+        con.execute("drop view store.marac_referrals_derived; drop view store.cases_derived")
+        for name in ("cases", "marac_referrals"):
+            con.execute(views[f"{name}_derived"].replace(f"store.{name}_derived",
+                                                         f"store.{name}_keyed"))
+        con.execute("create view main.cases as select * exclude (record_key, linkage_key) "
+                    "from store.cases_keyed")
+        con.execute("create view main.marac_referrals as select * exclude (record_key, "
+                    "perpetrator_key, linkage_key, same_day_duplicate) "
+                    "from store.marac_referrals_keyed")
+        con.execute("update store.meta set value = '7' where key = 'schema_version'")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
+def test_a_schema_7_store_upgrades_in_place_keeping_every_record(tmp_path, capsys,
+                                                                  monkeypatch):
+    # An administrator's real store, built before the keyed relations became tables: the
+    # dashboard refuses it (schema 7), `service-insights upgrade` brings it to 8, and every
+    # figure is the same number read straight from the imported rows.
+    from service_insights import cli
+
+    cases = [case(case_id=f"c{i}", dash_score=10 + i, referral_date=dt.date(2024, 5, 1 + i))
+             for i in range(8)]
+    refs = [referral("A", dt.date(2024, 6, 1), referral_id="a1"),
+            referral("A", dt.date(2024, 9, 1), referral_id="a2")]
+    path = handmade.build(tmp_path / "real.duckdb", cases, refs)
+    _as_schema_7(path)
+    with pytest.raises(db.StoreOutdated) as refused:
+        db.Store(path)
+    assert refused.value.version == "7"
+
+    monkeypatch.setenv("SI_DB_PATH", str(path))
+    assert cli.main(["upgrade"]) == 0
+    assert "from schema version 7 to 8" in capsys.readouterr().out
+    s = db.Store(path)
+    try:
+        # By hand: DASH 10..17, so 14, 15, 16, 17 are high risk; a2 is 92 days after a1.
+        frame = s.query("select count(*) as n, count(*) filter (where is_high_risk) as h "
+                        "from main.cases").frame
+        assert (frame["n"][0], frame["h"][0]) == (8, 4)
+        reps = s.query("select referral_id from main.marac_referrals where is_repeat").frame
+        assert reps["referral_id"].to_list() == ["a2"]
+    finally:
+        s.close()
+    assert cli.main(["upgrade"]) == 0  # twice: nothing to do
+    assert "already at schema version 8" in capsys.readouterr().out

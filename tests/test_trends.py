@@ -20,7 +20,7 @@ def test_hand_worked_example():
     stat, numerator = trends.chi2_trend([10, 15, 20, 25, 30], [100] * 5)
     assert stat == pytest.approx(15.625)
     assert numerator == pytest.approx(50)
-    # 15.625 > 10.83 (p < 0.001): a marked, increasing trend.
+    # 15.625 > 9.55 (Fingertips' 99.8% level): a marked, increasing trend.
     t = trends.recent_trend(YEARS, [10, 15, 20, 25, 30], [100] * 5, trends.HIGHER_IS_BETTER)
     assert t.marker == "Increasing and getting better"
     t = trends.recent_trend(YEARS, [10, 15, 20, 25, 30], [100] * 5, trends.LOWER_IS_BETTER)
@@ -31,9 +31,9 @@ def test_hand_worked_example():
     assert t.marker == "Decreasing"
 
 
-def test_not_significant_at_one_in_a_thousand():
+def test_not_significant():
     # r = 20, 22, 24, 26, 28 of 100: p = 0.24, numerator = 20+44+72+104+140 - 120x3 = 20;
-    # chi2 = 400 / (0.24 x 0.76 x 1000) = 2.193: below 10.83, so no significant change.
+    # chi2 = 400 / (0.24 x 0.76 x 1000) = 2.193: below 9.55, so no significant change.
     stat, _ = trends.chi2_trend([20, 22, 24, 26, 28], [100] * 5)
     assert stat == pytest.approx(400 / (0.24 * 0.76 * 1000))
     assert trends.recent_trend(YEARS, [20, 22, 24, 26, 28], [100] * 5).marker == \
@@ -76,3 +76,33 @@ def test_broken_or_short_series_gets_no_marker():
     six = ["2019-20", *YEARS]
     assert trends.recent_trend(six, [90, 10, 15, 20, 25, 30], [100] * 6).marker == \
         "Increasing"
+
+
+def test_fingertips_level_is_99_8_percent():
+    # Fingertips' TrendMarkerCalculator.cs compares chi2 with 9.54953570608324, the
+    # chi-squared value on 1 df at p = 0.002. r = 40, 44, 52, 58, 64 of 200 each:
+    # R = 258, N = 1000, p = 0.258; sum(r t) = 40+88+156+232+320 = 836; R t_bar = 774;
+    # numerator = 62; sum(n t^2) - N t_bar^2 = 11000 - 9000 = 2000;
+    # chi2 = 3844 / (0.258 x 0.742 x 2000) = 10.04: above 9.55 (marked) though below
+    # the 10.83 of a 0.1% level. The yearly shares only rise, so no year is an outlier.
+    stat, _ = trends.chi2_trend([40, 44, 52, 58, 64], [200] * 5)
+    assert stat == pytest.approx(3844 / (0.258 * 0.742 * 2000))
+    assert 9.5495 < stat < 10.8276
+    assert trends.recent_trend(YEARS, [40, 44, 52, 58, 64], [200] * 5).marker == "Increasing"
+
+
+def test_one_unusual_year_is_not_a_trend():
+    # r = 120, 80, 80, 80, 180 of 400 each: R = 540, p = 0.27; sum(r t) = 1740,
+    # R t_bar = 1620, numerator = 120; chi2 = 14400 / (0.27 x 0.73 x 4000) = 18.26, far
+    # above 9.55. But the log-odds are ln(120/280) = -0.847, ln(80/320) = -1.386 (three
+    # times) and ln(180/220) = -0.201: over all five years the slope is positive
+    # (sum (t - 3) v = 1.694 + 1.386 - 1.386 - 0.401 = 1.293 > 0), and with the last year
+    # dropped it is negative (-0.847 then -1.386 three times). Fingertips' outlier check
+    # needs all six slopes to agree, so no trend is marked.
+    stat, _ = trends.chi2_trend([120, 80, 80, 80, 180], [400] * 5)
+    assert stat == pytest.approx(14400 / (0.27 * 0.73 * 4000))
+    assert trends.recent_trend(YEARS, [120, 80, 80, 80, 180], [400] * 5).marker == \
+        trends.NO_CHANGE
+    # A year with none (log-odds undefined) cannot pass the check either.
+    assert trends.recent_trend(YEARS, [0, 15, 20, 25, 30], [100] * 5).marker == \
+        trends.NO_CHANGE

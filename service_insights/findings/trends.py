@@ -14,8 +14,17 @@ Research, 1991, pp 261-265), with the year as the score:
     chi2 = [sum(r * t) - sum(r) * t_bar]^2 / (p (1 - p) [sum(n * t^2) - sum(n) * t_bar^2])
 
 on one degree of freedom. A trend is marked only when chi2 exceeds the critical value at
-SIGNIFICANCE (two-sided); otherwise "no significant change". The direction comes from
-the sign of the numerator. Where a measure has a polarity (higher is better or worse)
+SIGNIFICANCE (two-sided) and the series has no outlier; otherwise "no significant
+change". Both rules are Fingertips' own code (ukhsa-collaboration/fingertips-open,
+PholioVisualisationWS/Analysis/TrendMarkers/TrendMarkerCalculator.cs,
+`IsSignificantForProportions`): the critical value there is 9.54953570608324, the
+chi-squared value on one degree of freedom at p = 0.002 (99.8% confidence), and the
+outlier check fits the least-squares slope of the log-odds log(r / (n - r)) on the year
+score over all five years and over each four left when one year is dropped; all six
+slopes must have the same sign, so a trend that rests on one unusual year is not marked.
+A year with a count of 0 or equal to its base has no log-odds; Fingertips' check then
+cannot pass, and no trend is marked. The direction comes from the sign of the
+numerator. Where a measure has a polarity (higher is better or worse)
 the marker says "getting better" or "getting worse"; where it has none (a share of
 clients at high risk describes the caseload, not the service's quality) it says
 "increasing" or "decreasing" only.
@@ -28,13 +37,14 @@ breaks the series, and no marker is given.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 POINTS = 5
 """Fingertips tests the most recent five annual values."""
-SIGNIFICANCE = 0.001
-"""Two-sided significance level for a marked trend (0.1%)."""
+SIGNIFICANCE = 0.002
+"""Two-sided significance level for a marked trend (0.2%, Fingertips' 99.8%)."""
 CRITICAL = {0.05: 3.841459, 0.01: 6.634897, 0.002: 9.549536, 0.001: 10.827566}
 """The chi-squared critical values on one degree of freedom."""
 
@@ -88,6 +98,26 @@ def chi2_trend(counts: Sequence[float], bases: Sequence[float],
     return numerator ** 2 / (p * (1 - p) * spread), numerator
 
 
+def no_outlier(counts: Sequence[float], bases: Sequence[float]) -> bool:
+    """Fingertips' outlier check: the ordinary least-squares slope of the log-odds on the
+    year score (1..k) has the same sign over all years and with each one year left out.
+    False when a year's log-odds are undefined (a count of 0 or equal to its base)."""
+    if any(c <= 0 or c >= b for c, b in zip(counts, bases, strict=True)):
+        return False
+    points = [(t, math.log(c / (b - c)))
+              for t, (c, b) in enumerate(zip(counts, bases, strict=True), start=1)]
+    signs = set()
+    for drop in range(len(points) + 1):  # 0 keeps every year
+        kept = [(t, v) for t, v in points if t != drop]
+        k = len(kept)
+        sum_t = sum(t for t, _ in kept)
+        sum_v = sum(v for _, v in kept)
+        slope = ((k * sum(t * v for t, v in kept) - sum_t * sum_v)
+                 / (k * sum(t * t for t, _ in kept) - sum_t ** 2))
+        signs.add(slope < 0)  # Fingertips counts a zero slope with the positive ones
+    return len(signs) == 1
+
+
 def recent_trend(years: Sequence[str], counts: Sequence[float | None],
                  bases: Sequence[float | None], polarity: str = NO_POLARITY,
                  significance: float = SIGNIFICANCE) -> Trend:
@@ -107,7 +137,8 @@ def recent_trend(years: Sequence[str], counts: Sequence[float | None],
         stat, numerator = chi2_trend([c for _, c, _ in rows], [b for _, _, b in rows])
     except ValueError:
         return Trend(NO_CHANGE, None, 0, label)
-    if stat <= CRITICAL[significance] or numerator == 0:
+    if (stat <= CRITICAL[significance] or numerator == 0
+            or not no_outlier([c for _, c, _ in rows], [b for _, _, b in rows])):
         return Trend(NO_CHANGE, stat, 0, label)
     direction = 1 if numerator > 0 else -1
     word = "Increasing" if direction > 0 else "Decreasing"
@@ -120,7 +151,8 @@ def recent_trend(years: Sequence[str], counts: Sequence[float | None],
 METHOD_NOTE = (
     "Trend: OHID Fingertips' recent-trend method: the chi-squared test for linear trend "
     "on the last five financial years (each year's protected count and base), marked "
-    "only when significant at the 0.1% level; quarterly figures are not tested.")
+    "only when significant at Fingertips' 99.8% level and no single year drives it; "
+    "quarterly figures are not tested.")
 
 
 TREND_QUERY = "overview/headline_rates_by_year"

@@ -63,8 +63,14 @@ def ensure_store() -> db.Store:
         return store()
     except db.StoreOutdated as exc:
         if exc.data_kind != "synthetic":
-            st.error(f"{exc} It holds imported records, so it is not rebuilt automatically: "
-                     "re-import them with this version (see data/DICTIONARY.md).")
+            if exc.version in db.UPGRADABLE:
+                st.error(f"{exc} It holds imported records, so it is not rebuilt "
+                         "automatically: an administrator can upgrade it in place, keeping "
+                         "every record, with `service-insights upgrade`.")
+            else:
+                st.error(f"{exc} It holds imported records, so it is not rebuilt "
+                         "automatically: re-import them with this version "
+                         "(see data/DICTIONARY.md).")
             st.stop()
         # A synthetic sample is regenerated from its seed: nothing is lost.
         st.info("The synthetic sample was built by an older version: rebuilding it.")
