@@ -115,6 +115,11 @@ def test_expansion_is_the_definition_on_one_line():
     assert measure_sql.condition(m, "denominator") == (
         "(is_known_to_social_care and whole_family_support is not null)")
     assert measure_sql.condition(measures.get("cases"), "numerator") == "(true)"
+    # The label as a SQL string, quotes doubled: the annual series names each measure so.
+    assert measure_sql.expand("select {{measure.known_to_social_care.label}} as m") == (
+        "select 'Families known to children''s social care' as m")
+    series = catalog.get(QUERIES, "overview/headline_rates_by_year").spec
+    assert set(series.series_order) <= {m.label for m in measures.load().values()}
 
 
 HEADER = ("/*---\ntitle: t\ndescription: d\npage: home\nchart: kpi\ny: [n]\ncounts: [n]\n"

@@ -63,24 +63,24 @@ marac_years as (
     group by financial_year
 ),
 rows_ as (
-    select financial_year, 1 as position, 'High risk (DASH 14+)' as measure, 'none' as polarity,
+    select financial_year, 1 as position, {{measure.high_risk.label}} as measure, 'none' as polarity,
            high_risk_cases as n, assessed_cases as base from case_years
     union all
-    select financial_year, 2, 'Clients with children', 'none', cases_with_children, cases
+    select financial_year, 2, {{measure.with_children.label}}, 'none', cases_with_children, cases
     from case_years
     union all
-    select financial_year, 3, 'Families known to children''s social care', 'none',
+    select financial_year, 3, {{measure.known_to_social_care.label}}, 'none',
            families_known, families_recorded from case_years
     union all
-    select financial_year, 4, 'Families known to social care offered whole-family support', 'higher',
+    select financial_year, 4, {{measure.whole_family_support.label}}, 'higher',
            families_offered, families_offer_recorded from case_years
     union all
-    select financial_year, 5, 'Closed cases with outcomes recorded', 'higher',
+    select financial_year, 5, {{measure.exit_coverage.label}}, 'higher',
            closed_with_outcomes, closed_cases from exit_years
     union all
-    select financial_year, 6, 'Marac repeat rate', 'none', repeats, referrals from marac_years
+    select financial_year, 6, {{measure.marac_repeats.label}}, 'none', repeats, referrals from marac_years
     union all
-    select financial_year, 7, 'Marac referrals from partner agencies', 'higher',
+    select financial_year, 7, {{measure.partner_referrals.label}}, 'higher',
            partner_referrals, referrals from marac_years
 )
 select

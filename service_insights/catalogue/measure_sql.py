@@ -22,6 +22,10 @@ file's line numbers (in DuckDB's errors) are unchanged.
   `statistic` the whole aggregate, `quantile_cont((days_to_intake), 0.5) filter (where
   ...)`: the quantile, how it is read and the cases it is over are part of the definition.
 
+- `label` is the measure's label as a SQL string literal, for a chart that names several
+  measures in a column (the annual series of headline measures), so the name a reader
+  sees is the registry's too.
+
 Period and relation are not part of the expansion: a query picks its own period (a
 selected period, five financial years) on the relation the measure names.
 """
@@ -32,8 +36,8 @@ import re
 
 from service_insights.catalogue import measures as _registry
 
-PARTS = ("numerator", "denominator")
-QUANTILE_PARTS = ("value", "statistic", "denominator")
+PARTS = ("numerator", "denominator", "label")
+QUANTILE_PARTS = ("value", "statistic", "denominator", "label")
 _ANY = re.compile(r"\{\{(.*?)\}\}", re.S)
 _REF = re.compile(r"^\s*measure\.([A-Za-z0-9_]+)\.([A-Za-z_]+)\s*$")
 
@@ -50,6 +54,8 @@ class MeasureRefError(ValueError):
 def condition(m: _registry.Measure, part: str) -> str:
     """The SQL for one part of a measure, parenthesised, on one line."""
     num, den = _one_line(m.numerator_sql), _one_line(m.denominator_sql)
+    if part == "label":
+        return "'" + m.label.replace("'", "''") + "'"
     if part == "value":
         return f"({_one_line(m.value_sql)})"
     if part == "statistic":

@@ -5,6 +5,9 @@ appears: before this registry, "Families known to children's social care" had on
 Home, Compare, the pack and the CSV and another on Findings. Now each measure is defined
 once (label, numerator, denominator, exclusions and the SQL conditions for each), and:
 
+- a query file names the measure's SQL instead of copying it
+  (`{{measure.high_risk.numerator}}`, expanded at catalogue load by
+  catalogue/measure_sql.py), so the definition here is the one every page runs;
 - a query file that shows a measure declares it in its header (`measure:`, column to
   measure id); the catalogue refuses an unknown id and gives the column the measure's
   label, so the same label never names two definitions;
