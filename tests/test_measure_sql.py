@@ -258,3 +258,25 @@ def test_the_digest_follows_the_definition(tmp_path, monkeypatch):
     _with_definition(tmp_path, monkeypatch, high_risk={"numerator_sql": "dash_score >= 10"})
     after = catalog.get(QUERIES, "home/headline_figures").spec
     assert after.digest != before and "(dash_score >= 10)" in after.sql
+
+
+def test_query_health_lists_a_bad_reference(app_env, tmp_path, monkeypatch):
+    """The Query health page (what an analyst opens) names the file, line and reference."""
+    from tests.conftest import app_test
+
+    root = tmp_path / "queries"
+    shutil.copytree(QUERIES, root)
+    bad = root / "overview" / "zz_bad_measure.sql"
+    bad.write_text(HEADER.replace("page: home", "page: overview")
+                   + "select\n    count(*) filter (where {{measure.high_risks.numerator}}) as n"
+                   "\nfrom cases\nwhere referral_date between $period_start and $period_end\n",
+                   encoding="utf-8")
+    monkeypatch.setenv("SI_QUERIES_DIR", str(root))
+    at = app_test()
+    at.run()
+    at.switch_page("app_pages/query_health.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table[table["query"] == "overview/zz_bad_measure"].iloc[0]
+    assert row["status"] == "does not parse"
+    assert "line 11" in row["problem"] and "'high_risks' is not a measure" in row["problem"]
