@@ -15,11 +15,20 @@ st.write(
     "from the Download button under it."
 )
 st.markdown(f"**Selection:** {selection.scope.label} · {selection.period.label}")
-available = downloads.pack_pages()
-pages = st.multiselect("Pages to include", available, default=available, key="pack_pages",
-                       format_func=downloads.page_title)
-if st.button("Build the report pack", type="primary", disabled=not pages):
-    downloads.build_pack(store, selection, pages,
-                         findings=findings_blocks.findings_report(selection).findings)
-downloads.offer_pack(store, selection, pages)
+
+
+# Choosing pages and building reruns only this part of the page (st.fragment), not the
+# sign-in, sidebar filters and text above it; the sidebar still reruns the whole page.
+@st.fragment
+def pack_builder() -> None:
+    available = downloads.pack_pages()
+    pages = st.multiselect("Pages to include", available, default=available,
+                           key="pack_pages", format_func=downloads.page_title)
+    if st.button("Build the report pack", type="primary", disabled=not pages):
+        downloads.build_pack(store, selection, pages,
+                             findings=findings_blocks.findings_report(selection).findings)
+    downloads.offer_pack(store, selection, pages)
+
+
+pack_builder()
 st.caption(f"From the command line (for a monthly run): `{downloads.cli_hint(selection)}`.")

@@ -84,8 +84,18 @@ def _oidc_refusal(email: str, verified: object) -> str | None:
     return None
 
 
-def _catalogue(store: db.Store):
-    return store.query("select service_id, area_code from main.services").frame
+@st.cache_data(ttl=3600, max_entries=8, show_spinner=False)
+def _registry(_store: db.Store, path: str, inode: int, mtime_ns: int):
+    # Every script run resolves the viewer's grants against the register; it changes only
+    # with a new store build (an import or `services add` swaps in a new file), so it is
+    # read once per build, not once per click (a query and a timer thread each run).
+    return _store.query("select service_id, name, area_code, area_name from main.services "
+                        "order by service_id").frame
+
+
+def _catalogue(store: db.Store, columns: tuple[str, ...] = ("service_id", "area_code")):
+    sig = store.signature
+    return _registry(store, str(sig.path), sig.inode, sig.mtime_ns).select(columns)
 
 
 def _base() -> str:
@@ -272,9 +282,7 @@ def _start(store: db.Store, user: accounts.User, method: str) -> grants.Viewer:
 
 def _demo(store: db.Store) -> grants.Viewer:
     """The read-only demo, seen as a service manager, a commissioner or an analyst."""
-    catalogue = store.query("select s.service_id, s.name, s.area_code, a.name as area_name "
-                            "from main.services s join main.areas a using (area_code) "
-                            "order by s.service_id").frame
+    catalogue = _catalogue(store, ("service_id", "name", "area_code", "area_name"))
     service = catalogue.row(0, named=True)
     labels = {"service_manager": f"Service manager ({service['name']})",
               "commissioner": f"Commissioner ({service['area_name']})",
