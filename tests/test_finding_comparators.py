@@ -143,3 +143,26 @@ def test_every_finding_sets_a_comparator_figure_beside_its_own_or_says_why_not(s
         assert (" against " in f.comparison or "no comparator figure" in f.comparison.lower()
                 ), f.comparison
         assert f.comparison.count(".") >= 1 and "\n" not in f.comparison
+
+
+def test_a_rule_without_a_registered_measure_says_why_no_comparator(store, tmp_path,
+                                                                     monkeypatch):
+    """An analyst's new rule whose rate is not a registered measure still ends with one
+    sentence saying why no comparator figure is shown."""
+    import shutil
+
+    root = tmp_path / "queries"
+    shutil.copytree(settings.ROOT / "queries", root)
+    rule = root / "findings" / "long_abuse_before_help.sql"
+    text = rule.read_text(encoding="utf-8")
+    assert "measure: {pct_long: long_abuse}\n" in text
+    rule.write_text(text.replace("measure: {pct_long: long_abuse}\n", ""), encoding="utf-8")
+    monkeypatch.setenv("SI_QUERIES_DIR", str(root))
+    report = evaluation.evaluate(store, selection.ALL_SERVICES, FY, settings.get(),
+                                 results.EVERYONE, "same_type")
+    found = [f for f in report.findings if f.rule == "findings/long_abuse_before_help"]
+    assert found, "the sample should show victims living with abuse for years"
+    for f in found:
+        assert f.comparison.startswith("No comparator figure: ")
+        assert "is not a measure in data/measures.yaml" in f.comparison
+        assert f.message.endswith(f.comparison)

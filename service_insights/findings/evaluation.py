@@ -227,7 +227,7 @@ class _Comparison:
     comparator (other services of its type, or its region). A rule whose rate is a
     different measure on each row (under-represented groups) names it in a `measure_id`
     column; a rule about whole Marac areas per population is compared with other Marac
-    areas (AREA_FIGURES). A rule with neither prints no comparison sentence.
+    areas (AREA_FIGURES). Any other rule says in one sentence why no figure is shown.
     """
 
     def __init__(self, store, spec: QuerySpec, scope: Scope, period: Period,
@@ -296,7 +296,12 @@ class _Comparison:
         else:
             measure, column, unit = self.measure or row.get("measure_id"), self.rate, "%"
         if not measure or measure not in measures.load() and not self.area:
-            return ""
+            # A new rule whose rate is not a registered measure still says why no
+            # comparator is shown, so every finding does one or the other.
+            return (f"No comparator figure: {self.spec.label(self.rate)[0].lower()}"
+                    f"{self.spec.label(self.rate)[1:]} is not a measure in "
+                    "data/measures.yaml, so there is no one definition to run over other "
+                    "services.")
         value, chosen = self._figure(measure, self._scope_for(subject))
         ours = _text(row[column])
         label = self.spec.label(column)
