@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from service_insights import settings  # noqa: E402
-from service_insights.catalogue import catalog, periods, results  # noqa: E402
+from service_insights.catalogue import catalog, lookback, periods, results  # noqa: E402
 from service_insights.catalogue.scope import ALL_SERVICES, Scope, scoped_sql  # noqa: E402
 from service_insights.store import db  # noqa: E402
 
@@ -228,12 +228,25 @@ def section_queries(ctx: Context) -> list[Row]:
                 text, _ = scoped_sql(spec.sql)
                 # The product runs a finding once, with no all-services benchmark.
                 bench = spec.benchmark and spec.chart != "finding"
+                scopes = (SCOPE, ALL_SERVICES) if bench else (SCOPE,)
                 params = [{**scope.params(), **results.query_params(spec, period)}
-                          for scope in ((SCOPE, ALL_SERVICES) if bench else (SCOPE,))]
+                          for scope in scopes]
+                # A repeat-rate chart also runs the look-back check for the selection and
+                # its benchmark (catalogue/lookback.py): the same SQL runs raw too, so the
+                # ratio compares the same work.
+                checks = []
+                if spec.lookback:
+                    start = (results._two_years_before(period.end)
+                             if "trend_start" in spec.params else period.start)
+                    checks = [(scoped_sql(lookback._SQL)[0],
+                               {**scope.params(), "lookback_start": start,
+                                "lookback_end": period.end}) for scope in scopes]
 
-                def plain(text=text, params=params, raw=raw):
+                def plain(text=text, params=params, raw=raw, checks=checks):
                     for p in params:
                         raw.execute(text, p).fetchall()
+                    for check_text, p in checks:
+                        raw.execute(check_text, p).fetchall()
 
                 p_ms, r_ms = medians_ms([product, plain], ctx.repeats)
                 worst = max(worst, p_ms)
@@ -699,6 +712,7 @@ def profile(qid: str, ctx: Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global DATA  # --data moves the stores (e.g. to keep a store another checkout uses)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1M", help="comma-separated, e.g. 1M,10M")
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 5")
@@ -706,7 +720,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this section (repeatable)")
     parser.add_argument("--profile", metavar="QUERY_ID",
                         help="profile one query at the largest size and print its plan")
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help=f"where the sample stores are built and reused (default {DATA})")
     args = parser.parse_args(argv)
+    if args.data is not None:
+        DATA = args.data
     ctx = Context([parse_size(s) for s in args.sizes.split(",")], 3 if args.quick else 5,
                   args.quick)
     if args.profile:

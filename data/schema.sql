@@ -171,11 +171,15 @@ create macro store.fy_quarter(d) as ((month(d) + 8) % 12) // 3 + 1;
 
 -- The Wilson score 95% interval for k of n, in percent (as service_insights/stats.py):
 -- finding rules test the interval, not only the point estimate. Null without a base.
-create macro main.wilson_lower(k, n) as case when n > 0 then 100 * greatest(0.0,
+-- At k = 0 and k = n the interval's end is exactly 0 or 100 (computed, it came out a
+-- hair inside, so 100% read as below a comparator at 100%).
+create macro main.wilson_lower(k, n) as case when n > 0 and k <= 0 then 0.0
+    when n > 0 then 100 * greatest(0.0,
     (k::double / n + 3.841459 / (2 * n)
      - 1.959964 * sqrt((k::double / n) * (1 - k::double / n) / n + 3.841459 / (4.0 * n * n)))
     / (1 + 3.841459 / n)) end;
-create macro main.wilson_upper(k, n) as case when n > 0 then 100 * least(1.0,
+create macro main.wilson_upper(k, n) as case when n > 0 and k >= n then 100.0
+    when n > 0 then 100 * least(1.0,
     (k::double / n + 3.841459 / (2 * n)
      + 1.959964 * sqrt((k::double / n) * (1 - k::double / n) / n + 3.841459 / (4.0 * n * n)))
     / (1 + 3.841459 / n)) end;

@@ -433,3 +433,25 @@ def test_a_query_on_a_build_closed_under_it_asks_for_a_rerun(store_path):
     with pytest.raises(db.StoreReplaced):
         old.query("select count(*) as n from main.cases")
     assert new.query("select count(*) as n from store.cases").frame["n"][0] == 2500
+
+
+def test_a_real_store_from_the_previous_version_is_offered_the_upgrade(store_path):
+    # A store of imported records built by schema 7: never rebuilt as the sample (that
+    # would throw the records away), and the administrator is told the command that
+    # keeps them.
+    from tests.test_schema import _as_schema_7
+
+    sample(store_path)
+    _as_schema_7(store_path)
+    con = duckdb.connect(str(store_path))
+    try:
+        con.execute("update store.meta set value = 'real' where key = 'data_kind'")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    before = store_path.read_bytes()
+    at = as_viewer(None)
+    at.run()
+    assert not at.exception
+    assert "service-insights upgrade" in texts(at)
+    assert store_path.read_bytes() == before  # nothing rebuilt, nothing lost

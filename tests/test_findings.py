@@ -258,8 +258,11 @@ def test_sql_interval_macros_match_published_values(sample_db):
     store = db.Store(sample_db)
     frame = store.query("select wilson_lower(81, 263) as lo, wilson_upper(81, 263) as hi, "
                         "wilson_lower(0, 20) as lo0, wilson_upper(0, 20) as hi0, "
-                        "wilson_lower(1, 0) as none").frame
+                        "wilson_lower(1, 0) as none, wilson_upper(279, 279) as all_, "
+                        "wilson_lower(0, 279) as none_").frame
     store.close()
+    # At n of n and 0 of n the ends are exactly 100 and 0 (tests/test_stats.py).
+    assert frame["all_"][0] == 100.0 and frame["none_"][0] == 0.0
     # Newcombe (1998), Table I, Wilson score method.
     assert frame["lo"][0] == pytest.approx(25.53, abs=0.01)
     assert frame["hi"][0] == pytest.approx(36.62, abs=0.01)

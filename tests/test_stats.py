@@ -60,3 +60,15 @@ def test_wilson_takes_a_perturbed_count_above_its_base_as_all_of_it():
     assert ci is not None
     assert abs(ci.low - 100 / (1 + 1.96**2 / 10)) < 0.05
     assert abs(ci.high - 100.0) < 1e-9
+
+
+def test_all_or_none_of_the_cases_is_not_a_difference_from_the_same_extreme():
+    # Found on Complex needs: 279 of 279 engaged against 100% at other services was
+    # captioned "significantly lower", because the computed upper end was
+    # 99.99999999999999. By algebra, at p = 1 the Wilson upper end is
+    # (1 + z^2/2n + z sqrt(z^2/4n^2)) / (1 + z^2/n) = 1 exactly; at p = 0 the lower is 0.
+    for n in (7, 279, 478, 3174):
+        assert stats.wilson(n, n).high == 100.0
+        assert stats.wilson(0, n).low == 0.0
+        assert stats.verdict(stats.wilson(n, n), 100.0) == stats.SIMILAR
+        assert stats.verdict(stats.wilson(0, n), 0.0) == stats.SIMILAR

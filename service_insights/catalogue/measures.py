@@ -21,6 +21,7 @@ once (label, numerator, denominator, exclusions and the SQL conditions for each)
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -160,9 +161,17 @@ def get(measure_id: str) -> Measure:
 
 def spec(measure_id: str):
     """The measure's own query, parsed like any query file (catalog.parse)."""
+    return _parsed(get(measure_id).query_text(), f"data/measures.yaml#{measure_id}")
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str, rel: str):
+    # Parsing and the relation check cost ~25 ms a measure, and every finding asked for
+    # its comparator's figure parsed it again; keyed by the text, an edited definition is
+    # parsed afresh.
     from service_insights.catalogue import catalog
 
-    return catalog.parse(get(measure_id).query_text(), f"data/measures.yaml#{measure_id}")
+    return catalog.parse(text, rel)
 
 
 def compute(store, measure_id: str, scope, period, settings, audience=None):

@@ -42,7 +42,12 @@ def wilson(count: int, base: int, z: float = Z95) -> Interval | None:
     denom = 1 + z2 / base
     centre = (p + z2 / (2 * base)) / denom
     half = z * math.sqrt(p * (1 - p) / base + z2 / (4 * base * base)) / denom
-    return Interval(100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
+    # At 0 of n the lower end is exactly 0, at n of n the upper end exactly 100; in floating
+    # point they came out as 1e-17 and 99.99999999999999, so a service at 100% was
+    # "significantly lower" than a comparator also at 100%.
+    low = 0.0 if count == 0 else max(0.0, centre - half)
+    high = 1.0 if count == base else min(1.0, centre + half)
+    return Interval(100 * low, 100 * high)
 
 
 HIGHER = "higher"

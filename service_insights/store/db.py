@@ -14,6 +14,8 @@ import contextlib
 import fcntl
 import functools
 import glob
+import heapq
+import itertools
 import json
 import os
 import re
@@ -177,6 +179,55 @@ def read_only_config() -> dict[str, Any]:
     return {**_READ_ONLY_CONFIG, **_limits()}
 
 
+class _Watchdog:
+    """One thread that interrupts each query still running at its deadline.
+
+    A threading.Timer per query started and stopped an OS thread for every chart (about
+    a millisecond each, and under twenty sessions hundreds of short-lived threads
+    competing for the GIL); one watcher over a heap of deadlines does the same job."""
+
+    def __init__(self):
+        self._cv = threading.Condition()
+        self._heap: list[list] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: float, interrupt: Callable[[], None]) -> list:
+        entry = [deadline, next(self._order), interrupt]
+        with self._cv:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="si-query-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            if self._heap[0] is entry:
+                self._cv.notify()
+        return entry
+
+    def done(self, entry: list) -> None:
+        with self._cv:
+            entry[2] = None  # finished: dropped when it reaches the top of the heap
+
+    def _run(self) -> None:
+        with self._cv:
+            while True:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cv.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cv.wait(wait)
+                    continue
+                interrupt = heapq.heappop(self._heap)[2]
+                with contextlib.suppress(Exception):  # a cursor closed meanwhile
+                    interrupt()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class Store:
     """A read-only handle on the store file, safe to share across threads, with the
     memory and thread limits of settings (a runaway query is refused, not the machine
@@ -239,10 +290,8 @@ class Store:
             if self.closed:
                 raise StoreReplaced(f"{self.path} was replaced before this query ran.") from exc
             raise QueryFailed(str(exc), type(exc).__name__) from exc
-        timer = threading.Timer(timeout_s, cur.interrupt)
-        timer.daemon = True
         started = time.monotonic()
-        timer.start()
+        watch = _WATCHDOG.watch(started + timeout_s, cur.interrupt)
         try:
             # execute + fetchmany binds the query once and stops at the row cap; the
             # relation API's limit() and pl() cost about 6 ms a query more, which is
@@ -270,7 +319,7 @@ class Store:
                 raise damaged(self.path, exc) from exc
             raise QueryFailed(str(exc), type(exc).__name__) from exc
         finally:
-            timer.cancel()
+            _WATCHDOG.done(watch)
             cur.close()
         truncated = frame.height > max_rows
         return Result(frame.head(max_rows) if truncated else frame, truncated)
