@@ -111,19 +111,30 @@ def pool(store: db.Store, scope: Scope, kind: str, min_other: int,
         else:
             label = f"Other services in {_joined(mine) or 'the region'}"
         label = label[0].upper() + label[1:]
-    seen = chosen | set(visible or ())
-    outside = len([s for s in members if s not in seen])
-    if outside < min_other:
-        where = "your selection" if visible is None else "the services you can see"
-        return Pool(kind, None, label, note=(
-            f"The comparator ({label[0].lower() + label[1:]}) is not shown: fewer than "
-            f"{min_other} of its services lie outside {where}, so {where} could be "
-            "subtracted from it."))
+    withheld = _withheld(kind, label, members, chosen | set(visible or ()), min_other,
+                         visible)
+    if withheld is not None:
+        return withheld
     if kind == "all":
         return Pool(kind, ALL_SERVICES, label, len(members))
     areas = sorted({a for s, a in zip(ids, table["area_code"].to_list(), strict=True)
                     if s in set(members)})
     return Pool(kind, Scope(tuple(members), tuple(areas), True, label), label, len(members))
+
+
+def _withheld(kind: str, label: str, members: list[str], seen: set[str], min_other: int,
+              visible: tuple[str, ...] | None) -> Pool | None:
+    """The comparator withheld, in one sentence, when fewer than `min_other` of its
+    services lie outside what the viewer has (the selection, or every service they can
+    see): those could be subtracted from it to recover the rest; or when it has no
+    services at all. None when it may show."""
+    if members and len([s for s in members if s not in seen]) >= min_other:
+        return None
+    where = "your selection" if visible is None else "the services you can see"
+    return Pool(kind, None, label, note=(
+        f"The comparator ({label[0].lower() + label[1:]}) is not shown: fewer than "
+        f"{min_other} of its services lie outside {where}, so {where} could be "
+        "subtracted from it."))
 
 
 def area_pool(store: db.Store, scope: Scope, kind: str, min_other: int,
@@ -150,14 +161,10 @@ def area_pool(store: db.Store, scope: Scope, kind: str, min_other: int,
     else:
         areas, label = sorted({a for a in area_of if a not in mine}), "Other Marac areas"
     members = [s for s, a in zip(ids, area_of, strict=True) if a in set(areas)]
-    seen = set(scope.services or ()) | set(visible or ())
-    outside = len([s for s in members if s not in seen])
-    if outside < min_other or not areas:
-        where = "your selection" if visible is None else "the services you can see"
-        return Pool(kind, None, label, note=(
-            f"The comparator ({label[0].lower() + label[1:]}) is not shown: fewer than "
-            f"{min_other} of its services lie outside {where}, so {where} could be "
-            "subtracted from it."))
+    withheld = _withheld(kind, label, members if areas else [],
+                         set(scope.services or ()) | set(visible or ()), min_other, visible)
+    if withheld is not None:
+        return withheld
     if kind == "all":
         return Pool(kind, ALL_SERVICES, label, len(members))
     return Pool(kind, Scope(tuple(members), tuple(areas), False, label), label, len(members))
