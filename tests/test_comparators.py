@@ -248,11 +248,16 @@ def test_findings_print_the_comparator_figure_beside_the_service(sample_db, stor
                                & (pl.col("service_id") != sid))["service_id"].to_list()
         c = cases.filter(pl.col("service_id").is_in(pool)
                          & pl.col("referral_date").is_between(START, END))
-        recorded = (pl.col("children_in_household") > 0) & (pl.col("social_care") != "unknown")
-        want = _rate(_noisy(c, recorded & (pl.col("social_care") != "none")),
-                     _noisy(c, recorded))
+        # The finding's point is the offer (its `compare` rate): among families known to
+        # social care with the offer recorded, the share offered whole-family support.
+        known = ((pl.col("children_in_household") > 0) & (pl.col("social_care") != "unknown")
+                 & (pl.col("social_care") != "none"))
+        offer = pl.col("whole_family_support")
+        want = _rate(_noisy(c, known & (offer == True)),  # noqa: E712 - a null is not True
+                     _noisy(c, known & offer.is_not_null()))
         assert f.comparison.endswith(f"against {want:.1f}% at other Idva services.")
-        assert f.comparison.startswith("Families known to children's social care: ")
+        assert f.comparison.startswith(
+            "Families known to social care offered whole-family support: ")
         assert f.message.endswith(f.comparison)
 
 

@@ -290,3 +290,9 @@ def test_finding_header_is_strict():
     wrong = text.replace("confidence: pct_long", "confidence: clients")
     with pytest.raises(catalog.QueryFileError, match="must be a column declared under 'rates'"):
         catalog.parse(wrong, "queries/findings/x.sql")
+    # `compare` is optional, and must name a rate like `confidence` does.
+    bad = text.replace("  confidence: pct_long\n", "  confidence: pct_long\n  compare: clients\n")
+    with pytest.raises(catalog.QueryFileError, match="finding.compare 'clients' must be"):
+        catalog.parse(bad, "queries/findings/x.sql")
+    good = text.replace("  confidence: pct_long\n", "  confidence: pct_long\n  compare: pct_long\n")
+    assert catalog.parse(good, "queries/findings/x.sql").finding["compare"] == "pct_long"

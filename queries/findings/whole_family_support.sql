@@ -24,6 +24,7 @@ finding:
   recommendation: Offer whole-family support as a standard part of the service, working with the children and the non-abusing parent together and alongside children's social care, for example through a children and young people's worker in the team.
   evidence: "Safe (Exeter) found from its Insights report that 61% of its Idva clients had children and two thirds of those families were involved with children's social services, and adapted its service to work with whole families. Children living with domestic abuse are often directly harmed too: 62% in CAADA's In plain sight (2014)."
   confidence: pct_known
+  compare: pct_offered
 source: Service Insights rule; evidence from the Safe (Exeter) service review, 2015, and CAADA, In plain sight, 2014
 notes: Fires when the 95% interval for the share of clients with children and for the share of families known to children's social care both lie above the thresholds (default more than half), and the interval for the share of those families offered whole-family support lies below its threshold (default half). Thresholds are in data/reference.yaml.
 measure:

@@ -32,6 +32,10 @@ FINDING_KEYS = ("subject", "message", "recommendation", "evidence", "confidence"
 """A finding's header: whom the row is about (a column), the message (a template filled
 from the row's columns, like "{pct_known}%"), what to do, the evidence for doing it, and
 the rate whose interval and base say how confident the finding is."""
+FINDING_OPTIONAL_KEYS = ("compare",)
+"""`compare`: the rate set against the comparator's figure in the message, when it is not
+the `confidence` rate (whole-family support: confident in the social care share, but the
+point is the offer: "8.2% against 40.1% at other Idva services")."""
 REFERENCE_KEYS = ("line", "band", "points")
 
 REQUIRED_KEYS = ("title", "description", "page", "chart")
@@ -523,11 +527,17 @@ def _finding(data: dict, rel: str, ln, chart: str, counts, rates, measures) -> d
     if chart != "finding":
         raise QueryFileError(QueryError(rel, line, "'finding' belongs to a file with "
                                         "'chart: finding' (in queries/findings/)"))
-    if not isinstance(raw, dict) or set(raw) != set(FINDING_KEYS):
+    if not isinstance(raw, dict) or set(raw) - set(FINDING_OPTIONAL_KEYS) != set(FINDING_KEYS):
         got = ", ".join(sorted(raw)) if isinstance(raw, dict) else type(raw).__name__
         raise QueryFileError(QueryError(rel, line, "'finding' needs exactly the keys "
-                                        f"{', '.join(FINDING_KEYS)} (found: {got})"))
+                                        f"{', '.join(FINDING_KEYS)}, and may have "
+                                        f"{', '.join(FINDING_OPTIONAL_KEYS)} (found: {got})"))
     out = {k: _str(raw[k], f"finding.{k}", line, rel) for k in FINDING_KEYS}
+    compare = _str(raw.get("compare", out["confidence"]), "finding.compare", line, rel)
+    if compare not in rates and compare not in measures:
+        raise QueryFileError(QueryError(rel, line, f"finding.compare '{compare}' must be a "
+                                        "column declared under 'rates' or 'measures'"))
+    out["compare"] = compare
     _column(out["subject"], "finding.subject", line, rel)
     if out["confidence"] not in rates and out["confidence"] not in measures:
         raise QueryFileError(QueryError(rel, line, f"finding.confidence '{out['confidence']}' "
