@@ -90,8 +90,15 @@ def viewer_scope(services: pl.DataFrame, viewer: Viewer) -> Scope:
 
 
 def services_table(store: db.Store) -> pl.DataFrame:
-    return store.query("select service_id, name, area_code, area_name from main.services "
-                       "order by service_id").frame
+    """Every registered service with its area, by id. Read once per open store: the
+    register changes only with a new build (an import or `services add` swaps in a new
+    file and a new Store), and sign-in, the filters and findings ask on every click."""
+    cached = getattr(store, "_services_table", None)
+    if cached is None:
+        cached = store.query("select service_id, name, area_code, area_name "
+                             "from main.services order by service_id").frame
+        store._services_table = cached
+    return cached
 
 
 def scope_for(store: db.Store, areas: Sequence[str] = (),

@@ -234,7 +234,7 @@ class _Comparison:
                  settings: Settings, audience: results.Audience, comparator: str):
         self.store, self.spec, self.scope, self.period = store, spec, scope, period
         self.settings, self.audience, self.kind = settings, audience, comparator
-        rate = spec.finding.get("compare") or spec.finding["confidence"]
+        rate = spec.finding["compare"]  # the confidence rate unless the rule names one
         self.rate = rate
         self.measure = spec.measure_ids.get(rate)
         self.area = AREA_FIGURES.get(spec.id)

@@ -854,9 +854,11 @@ def upgrade(path: Path, schema_sql: str) -> str:
     """Bring a schema-7 store to schema 8 without re-importing: the keyed views become
     tables written by derive() (MATERIALIZE_SQL); nothing imported changes. The same
     all-or-nothing rewrite as an import. Returns the version the store was at."""
-    version = _file_version(path)
-    if version == SCHEMA_VERSION:
-        return version
+    try:
+        Store(path).close()  # opens only at this version; names any other
+        return SCHEMA_VERSION
+    except StoreOutdated as exc:
+        version = exc.version
     if version not in UPGRADABLE:
         raise StoreOutdated(
             f"{path} has schema version {version!r}, which cannot be upgraded in place: "
@@ -880,23 +882,6 @@ def upgrade(path: Path, schema_sql: str) -> str:
         raise StoreCorrupt(f"{path} could not be upgraded ({str(exc).splitlines()[0]}); "
                            "it was left as it was.") from exc
     return version
-
-
-def _file_version(path: Path) -> str | None:
-    if not Path(path).exists():
-        raise StoreMissing(f"No database at {path}.")
-    try:
-        con = duckdb.connect(str(path), read_only=True, config=read_only_config())
-    except duckdb.Error as exc:
-        raise StoreCorrupt(f"{path} could not be opened as a DuckDB database: {exc}") from exc
-    try:
-        row = con.execute(
-            "select value from store.meta where key = 'schema_version'").fetchone()
-    except duckdb.Error as exc:
-        raise StoreCorrupt(f"{path} is not a Service Insights store: {exc}") from exc
-    finally:
-        con.close()
-    return row[0] if row else None
 
 
 def read_meta(path: Path) -> dict[str, str]:

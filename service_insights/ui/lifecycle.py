@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from service_insights import settings
-from service_insights.catalogue import reference
+from service_insights.catalogue import reference, selection
 from service_insights.store import db, synth
 from service_insights.ui import signin
 
@@ -155,12 +155,6 @@ def store_failed(exc: db.StoreError) -> None:
 
 
 @st.cache_data(ttl=3600, max_entries=8)
-def _services_table(inode: int, mtime_ns: int) -> pl.DataFrame:
-    return store().query(
-        "select service_id, name, area_code, area_name from main.services order by name").frame
-
-
-@st.cache_data(ttl=3600, max_entries=8)
 def _date_range(inode: int, mtime_ns: int) -> tuple[dt.date, dt.date]:
     frame = store().query(
         "select min(referral_date) as first, max(coalesce(exit_date, referral_date)) as last "
@@ -174,8 +168,7 @@ def _date_range(inode: int, mtime_ns: int) -> tuple[dt.date, dt.date]:
 
 def services_table() -> pl.DataFrame:
     """Every service with its area, for forms that assign services (admins only)."""
-    sig = store().signature
-    return _services_table(sig.inode, sig.mtime_ns)
+    return selection.services_table(store()).sort("name")
 
 
 def date_range() -> tuple[dt.date, dt.date]:

@@ -26,6 +26,7 @@ import streamlit as st
 from streamlit import config
 
 from service_insights.access import accounts, audit, grants, sessions
+from service_insights.catalogue import selection
 from service_insights.store import db
 from service_insights.ui import session_routes
 
@@ -84,18 +85,9 @@ def _oidc_refusal(email: str, verified: object) -> str | None:
     return None
 
 
-@st.cache_data(ttl=3600, max_entries=8, show_spinner=False)
-def _registry(_store: db.Store, path: str, inode: int, mtime_ns: int):
-    # Every script run resolves the viewer's grants against the register; it changes only
-    # with a new store build (an import or `services add` swaps in a new file), so it is
-    # read once per build, not once per click (a query and a timer thread each run).
-    return _store.query("select service_id, name, area_code, area_name from main.services "
-                        "order by service_id").frame
-
-
 def _catalogue(store: db.Store, columns: tuple[str, ...] = ("service_id", "area_code")):
-    sig = store.signature
-    return _registry(store, str(sig.path), sig.inode, sig.mtime_ns).select(columns)
+    # Every run resolves the viewer's grants against the register, read once per build.
+    return selection.services_table(store).select(columns)
 
 
 def _base() -> str:
