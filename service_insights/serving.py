@@ -179,7 +179,11 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {prefix}/access.log;
+    # Which worker served each request ($upstream_addr; two addresses when the first
+    # refused and nginx passed the request on), for the operator and the tests.
+    log_format si_upstream '$remote_addr [$time_local] "$request" $status '
+                           '$body_bytes_sent upstream=$upstream_addr';
+    access_log {prefix}/access.log si_upstream;
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;

@@ -4,7 +4,10 @@ a browser session stays on one process for everything it does (page, WebSocket, 
 download), and an import made through one process is seen through the other.
 
 Which process served what is read from the processes' own run log (SI_RUN_LOG: one line
-per script run with its pid and session), not from anything the proxy says.
+per script run with its pid and session), not from anything the proxy says. Sessions are
+placed on both processes by design, not by chance: before the browsers start, the test
+asks nginx which worker each of a few route-cookie values goes to (its access log names
+the upstream), and gives a browser context the value that reaches the worker it wants.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import csv
 import io
 import os
 import time
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -94,6 +98,43 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _routes(workers: Workers, nginx: Nginx) -> list[str]:
+    """One route-cookie value per worker, each sent by nginx to a different process.
+
+    Asks nginx (a health request carrying the cookie) and reads the upstream it chose
+    from its access log. A request passed on to a second upstream means a worker refused
+    the connection: that fails here, with nginx's own error log, rather than later as
+    "every session on one process"."""
+    prefix = workers.conf.parent / (workers.conf.stem + ".d")
+    found: dict[str, str] = {}
+    for i in range(200):
+        value = f"probe-{i}"
+        request = urllib.request.Request(
+            f"{nginx.url}/_stcore/health",
+            headers={"Cookie": f"{serving.ROUTE_COOKIE}={value}"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+        line = (prefix / "access.log").read_text().splitlines()[-1]
+        upstream = line.rsplit("upstream=", 1)[1].strip()
+        if "," in upstream:
+            raise AssertionError(
+                f"nginx passed a request on from a worker that refused it ({upstream}):\n"
+                + (prefix / "error.log").read_text()[-2000:] + workers.log())
+        found.setdefault(upstream, value)
+        if len(found) == 2:
+            return list(found.values())
+    raise AssertionError(f"200 route values all went to {sorted(found)}")
+
+
+def _routed_context(browser, nginx: Nginx, route: str | None, **options):
+    """A new browser context, carrying `route` as its route cookie (None: nginx sets
+    one on the first response, as for any new visitor)."""
+    ctx = browser.new_context(viewport=harness.VIEWPORT, **options)
+    if route is not None:
+        ctx.add_cookies([{"name": serving.ROUTE_COOKIE, "value": route, "url": nginx.url}])
+    return ctx
+
+
 def _sessions(run_log: Path) -> dict[str, set[int]]:
     """Each session's script runs, by the pid of the process that ran them."""
     out: dict[str, set[int]] = {}
@@ -106,9 +147,9 @@ def test_a_session_stays_on_one_worker_for_pages_filters_and_downloads(
         browser, sample_db, tmp_path):
     workers, nginx, run_log = _serve(tmp_path, sample_db, tmp_path / "no-users.yaml")
     try:
-        worker_pids: set[int] = set()
-        for i in range(10):  # until both processes have served a session (2^-9 to fail)
-            ctx = browser.new_context(viewport=harness.VIEWPORT, accept_downloads=True)
+        # A new visitor (nginx sets the cookie), then one session placed on each worker.
+        for i, route in enumerate([None, *_routes(workers, nginx)]):
+            ctx = _routed_context(browser, nginx, route, accept_downloads=True)
             try:
                 app = harness.App(ctx.new_page(), nginx.url).open()
                 app.choose_year("2023-24")
@@ -120,25 +161,26 @@ def test_a_session_stays_on_one_worker_for_pages_filters_and_downloads(
                 rows = list(csv.reader(io.StringIO(got.read_text(encoding="utf-8-sig"))))
                 assert len(rows) > 1  # a table, not an error page from the other worker
                 cookies = {c["name"]: c["value"] for c in ctx.cookies()}
-                assert serving.ROUTE_COOKIE in cookies
+                assert cookies.get(serving.ROUTE_COOKIE), cookies
+                if route is not None:
+                    assert cookies[serving.ROUTE_COOKIE] == route  # nginx kept it
             finally:
                 ctx.close()
-            sessions = _sessions(run_log)
-            assert all(len(pids) == 1 for pids in sessions.values()), sessions
-            worker_pids = set().union(*sessions.values())
-            if len(worker_pids) == 2:
-                break
-        assert len(worker_pids) == 2, "nginx sent every session to one process"
+        sessions = _sessions(run_log)
+        assert len(sessions) >= 3, sessions
+        # Every request of a session reached one process; the two placed sessions, two.
+        assert all(len(pids) == 1 for pids in sessions.values()), sessions
+        assert len(set().union(*sessions.values())) == 2, sessions
         assert workers.proc.poll() is None
     finally:
         nginx.stop()
         workers.stop()
 
 
-def _signed_in(browser, url: str):
-    ctx = browser.new_context(viewport=harness.VIEWPORT)
+def _signed_in(browser, nginx: Nginx, route: str):
+    ctx = _routed_context(browser, nginx, route)
     page = ctx.new_page()
-    page.goto(url)
+    page.goto(nginx.url)
     expect(page.get_by_text("Sign in to Service Insights")).to_be_visible(timeout=60_000)
     page.get_by_role("textbox", name="Username").fill("admin")
     page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
@@ -147,14 +189,14 @@ def _signed_in(browser, url: str):
     return ctx, page
 
 
-def _newest_session_pid(run_log: Path, before: set[str]) -> int:
+def _wait_for_pids(run_log: Path, n: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        new = {s: p for s, p in _sessions(run_log).items() if s not in before}
-        if new:
-            return next(iter(next(iter(new.values()))))
+        sessions = _sessions(run_log)
+        if len(set().union(*sessions.values())) >= n:
+            return
         time.sleep(0.2)
-    raise AssertionError("the new session's runs are not in the run log")
+    raise AssertionError(f"sessions ran on fewer than {n} processes: {sessions}")
 
 
 def test_an_import_through_one_worker_is_seen_through_the_other(browser, tmp_path):
@@ -168,18 +210,16 @@ def test_an_import_through_one_worker_is_seen_through_the_other(browser, tmp_pat
     workers, nginx, run_log = _serve(tmp_path, store, users)
     opened = []
     try:
-        ctx_a, page_a = _signed_in(browser, nginx.url)
+        route_a, route_b = _routes(workers, nginx)
+        ctx_a, page_a = _signed_in(browser, nginx, route_a)
         opened.append(ctx_a)
-        pid_a = _newest_session_pid(run_log, set())
-        # A second person on the other process (new sessions until nginx places one there).
-        for _ in range(10):
-            before = set(_sessions(run_log))
-            ctx_b, page_b = _signed_in(browser, nginx.url)
-            opened.append(ctx_b)
-            if _newest_session_pid(run_log, before) != pid_a:
-                break
-        else:
-            pytest.fail("nginx sent every session to one process")
+        _wait_for_pids(run_log, 1)
+        # A second person, on the other process. (A's own last run may be logged after
+        # this point, so B's process is told by a second pid appearing, not by the
+        # newest session.)
+        ctx_b, page_b = _signed_in(browser, nginx, route_b)
+        opened.append(ctx_b)
+        _wait_for_pids(run_log, 2)
         year_b = page_b.get_by_label("Financial year (April to March)")
         expect(year_b).not_to_have_value("2024-25")  # an empty store: only this year
 
