@@ -127,6 +127,21 @@ def test_funnel_for_one_service_keeps_other_services_out(store):
     assert res.overall["pct_high_risk"] == pytest.approx(overall_by_hand(store))
 
 
+def test_a_funnel_of_one_service_shows_the_limits_at_its_base(store):
+    """A manager's own funnel: one dot. The limits at its base must be in view, or
+    the chart cannot show how far inside them the service sits (seen: an axis from 55.5%
+    to 59% with the centre line and the dot, and no limit drawn in it)."""
+    import math
+
+    entry = catalog.get(settings.get().queries_dir, "compare/funnel_high_risk")
+    res = results.run(store, entry.spec, S1, FY, settings.get(), MANAGER_S1)
+    fig = charts.build(res)
+    lo, hi = fig.layout.yaxis.range
+    centre, base = overall_by_hand(store) / 100, 100  # S1: 60 of 100 assessed, exact
+    half = 3.0902 * math.sqrt(centre * (1 - centre) / base)
+    assert lo <= 100 * (centre - half) and hi >= 100 * (centre + half)
+
+
 def test_names_from_the_data_are_shown_not_rendered_as_markup(tmp_path):
     from tests.handmade import SERVICES
 

@@ -521,7 +521,12 @@ def _funnel(result: ChartResult) -> go.Figure:
     x_range = [ns[0] * 0.9, ns[-1]] if centre is not None and points else None
     y_range = None
     if centre is not None and points:
-        ys = [r[y] for r in points] + [centre]
+        # The limits at the largest service are in view too (their narrowest point), so
+        # a chart of one service, or of services all within limits, still shows where
+        # the limits lie, not only the dots and the centre line.
+        ys = ([r[y] for r in points] + [centre]
+              + list(stats.funnel_limits(centre, max(r[base_col] for r in points),
+                                         stats.Z998)))
         pad = max((max(ys) - min(ys)) * 0.12, 1.0)
         y_range = [max(min(ys) - pad, 0), min(max(ys) + pad, 100)]
     fig.update_xaxes(title_text=f"{spec.label(base_col)} (number, the base of the rate)",
