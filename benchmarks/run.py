@@ -236,11 +236,9 @@ def section_queries(ctx: Context) -> list[Row]:
                 # ratio compares the same work.
                 checks = []
                 if spec.lookback:
-                    start = (results._two_years_before(period.end)
-                             if "trend_start" in spec.params else period.start)
-                    checks = [(scoped_sql(lookback._SQL)[0],
-                               {**scope.params(), "lookback_start": start,
-                                "lookback_end": period.end}) for scope in scopes]
+                    start = results.lookback_start(spec, period)
+                    checks = [lookback.statement(scope, start, period.end)
+                              for scope in scopes]
 
                 def plain(text=text, params=params, raw=raw, checks=checks):
                     for p in params:

@@ -52,10 +52,17 @@ class Lookback:
         return bool(self.incomplete_quarters)
 
 
+def statement(scope: Scope, start: dt.date, end: dt.date) -> tuple[str, dict]:
+    """The check's SQL and parameters (the benchmark runs the same statement raw, so its
+    comparison with the product is like with like)."""
+    text, _ = scoped_sql(_SQL)
+    return text, {**scope.params(), "lookback_start": start, "lookback_end": end}
+
+
 def check(store, scope: Scope, start: dt.date, end: dt.date, settings) -> Lookback:
     """The look-back of every referral in `scope` heard from `start` to `end`."""
-    text, _ = scoped_sql(_SQL)
-    res = store.query(text, {**scope.params(), "lookback_start": start, "lookback_end": end},
+    text, params = statement(scope, start, end)
+    res = store.query(text, params,
                       timeout_s=settings.query_timeout_s, max_rows=settings.max_rows)
     frame = res.frame
     if frame.height == 0:  # no referrals at all: nothing to flag (columns may be untyped)

@@ -155,6 +155,12 @@ def query_params(spec: QuerySpec, period: Period) -> dict[str, object]:
     return {p: values[p] if p in values else figures[p].value for p in spec.params}
 
 
+def lookback_start(spec: QuerySpec, period: Period) -> dt.date:
+    """From when a repeat-rate chart's look-back is checked: the whole span it shows (two
+    years for a trend, else the period)."""
+    return _two_years_before(period.end) if "trend_start" in spec.params else period.start
+
+
 def _two_years_before(end: dt.date) -> dt.date:
     try:
         start = end.replace(year=end.year - 2)
@@ -490,8 +496,7 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
     (in the selection and in the comparator's services)."""
     result = _run_chart(store, spec, scope, period, settings, audience, comparator)
     if spec.lookback and result.error is None and result.data is not None:
-        trend = "trend_start" in spec.params
-        start = _two_years_before(period.end) if trend else period.start
+        start = lookback_start(spec, period)
         try:
             result.lookback = lookback.check(store, scope, start, period.end, settings)
             bench = (lookback.check(store, result.benchmark_scope, start, period.end,
@@ -501,7 +506,8 @@ def run(store: db.Store, spec: QuerySpec, scope: Scope, period: Period,
             result.error = QueryError(spec.path, spec.line_of("lookback"),
                                       f"the look-back check failed: {exc}")
             return result
-        result.lookback_note = lookback.note(result.lookback, bench, period, trend)
+        result.lookback_note = lookback.note(result.lookback, bench, period,
+                                             "trend_start" in spec.params)
     return result
 
 
