@@ -107,14 +107,20 @@ def _routes(workers: Workers, nginx: Nginx) -> list[str]:
     "every session on one process"."""
     prefix = workers.conf.parent / (workers.conf.stem + ".d")
     found: dict[str, str] = {}
+    access = prefix / "access.log"
     for i in range(200):
         value = f"probe-{i}"
         request = urllib.request.Request(
-            f"{nginx.url}/_stcore/health",
+            f"{nginx.url}/_stcore/health?{value}",
             headers={"Cookie": f"{serving.ROUTE_COOKIE}={value}"})
         with urllib.request.urlopen(request, timeout=10) as r:
             assert r.status == 200
-        line = (prefix / "access.log").read_text().splitlines()[-1]
+        # nginx logs a request after answering it: wait for this request's own line.
+        deadline = time.monotonic() + 10
+        while not (line := next((x for x in access.read_text().splitlines()
+                                 if f"?{value} " in x), "")):
+            assert time.monotonic() < deadline, "nginx logged no line for the request"
+            time.sleep(0.02)
         upstream = line.rsplit("upstream=", 1)[1].strip()
         if "," in upstream:
             raise AssertionError(
