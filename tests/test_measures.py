@@ -23,6 +23,21 @@ QUERIES = settings.ROOT / "queries"
 FY = periods.financial_year("2024-25")
 START, END = dt.date(2024, 4, 1), dt.date(2025, 3, 31)
 SERVICE, NAME = "S03", "Brindlehurst Family Idva"
+CASES = 12_000
+"""The fixed selection must be large enough for every figure to be shown, a 90th
+percentile included (100 cases with an intake date, SI_MIN_RATE_BASE 10): the shared
+8,000-case sample leaves S03 just under that once some referrals are never taken on."""
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    """This module's own, larger sample (same seed as the shared one)."""
+    from service_insights.store import synth
+    from tests.conftest import SAMPLE_SEED
+
+    path = tmp_path_factory.mktemp("measures") / "sample.duckdb"
+    synth.write_sample(path, CASES, SAMPLE_SEED)
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,11 @@ class Profile:
     substance_use: float = 0.12
     housing: float = 0.30
     needs_gap: float = 0.02  # how much lower each outcome's chance is with complex needs
+    # Referrals never taken on (no intake date, so no exit either: a closed case needs an
+    # intake). The sample's assumption, not a published figure: about one referral in
+    # eight, a little more for clients with complex needs. Drawn from `extra`, last.
+    not_engaged: float = 0.12
+    not_engaged_complex: float = 0.03  # the extra share for clients with complex needs
     # Share of Marac-referable episodes not referred after all (drawn from the needs
     # stream, after every other draw, so the rest of the sample is unchanged).
     unreferred: float = 0.0
@@ -99,8 +104,9 @@ class Service:
 _P = Profile()
 SERVICES = [
     Service("S01", "Ashcombe Idva Service", "idva", "E06000001", 1.2,
-            replace(_P, needs_gap=0.25),
-            "clients with complex needs have far worse outcomes than its other clients"),
+            replace(_P, needs_gap=0.25, not_engaged_complex=0.22),
+            "clients with complex needs engage less and have far worse outcomes than its "
+            "other clients"),
     Service("S02", "Ashcombe Community Outreach", "outreach", "E06000001", 0.8,
             replace(_P, high_risk=0.30, extra_wait=25.0, outcome_recorded=0.45,
                     unreferred=0.40),
@@ -305,6 +311,12 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
     months = np.round(rng.lognormal(np.log(p.abuse_months), 0.8, size=k)).astype(int)
 
     recorded = closed & (extra.random(k) < p.outcome_recorded)
+    # Never engaged: no intake, no exit, no outcomes (drawn after every other draw of
+    # `extra`, so the rest of the sample is as it was).
+    engaged = ~(extra.random(k) < p.not_engaged
+                + p.not_engaged_complex * complex_client[client])
+    closed &= engaged
+    recorded &= engaged
 
     def outcome(prob: np.ndarray | float) -> pl.Series:
         return _masked(rng.random(k) < prob, recorded)
@@ -313,7 +325,7 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
         "client_index": client + client_offset,
         "service_id": svc.service_id,
         "referral_date": _days(referral),
-        "intake_date": _days(intake),
+        "intake_date": np.where(engaged, _days(intake), np.datetime64("NaT")),
         "exit_date": np.where(closed, _days(exit_), np.datetime64("NaT")),
         "referral_source": source.astype(str),
         "age_band": age[client].astype(str),
@@ -345,7 +357,9 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
 
     # One Marac referral per referred episode, heard a few weeks after intake.
     mk = int(marac.sum())
-    meeting = intake[marac] + rng.integers(5, 29, size=mk).astype("timedelta64[D]")
+    # (A client who never engaged is heard after the referral date instead.)
+    meeting = (np.where(engaged, intake, referral)[marac]
+               + rng.integers(5, 29, size=mk).astype("timedelta64[D]"))
     meeting = np.minimum(meeting, np.datetime64(AS_OF))
     agency = np.where(rng.random(mk) < 1 - p.partner_share, "police",
                       _pick(rng, _AGENCIES[1:], _AGENCY_NON_POLICE, mk))
