@@ -263,8 +263,25 @@ def test_needs_finding_fires_when_complex_needs_clients_fare_worse(tmp_path):
     path = build(tmp_path / "a.duckdb", needs_rows(40, 12, True) + needs_rows(40, 34, False))
     got = needs_findings(path)
     assert len(got) == 1
+    assert got[0].title == "Clients with complex needs have their risk reduced less often"
     assert "risk was reduced at exit for 30% of clients with complex needs" in got[0].message
     assert "against 85% of its other clients (12 of 40 against 34 of 40)" in got[0].message
+
+
+def test_needs_finding_on_engagement_is_headed_for_engagement(tmp_path):
+    # Referred in 2024-25 and still open: 12 of 40 with complex needs taken on (30%),
+    # 34 of 40 others (85%); the rest have no intake date.
+    def open_rows(n, engaged, complex_):
+        return [case(referral_date=d("2024-05-01"),
+                     intake_date=d("2024-05-03") if i < engaged else None,
+                     mental_health_need=complex_, substance_use_need=False,
+                     housing_need=False) for i in range(n)]
+
+    path = build(tmp_path / "e.duckdb", open_rows(40, 12, True) + open_rows(40, 34, False))
+    got = needs_findings(path)
+    assert [f.title for f in got] == ["Clients with complex needs engage less"]
+    assert "an intake was recorded (the client engaged) for 30% of clients" in got[0].message
+    assert "(12 of 40 against 34 of 40)" in got[0].message
 
 
 def test_needs_finding_is_silent_when_the_gap_is_small(tmp_path):

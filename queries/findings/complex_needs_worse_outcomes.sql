@@ -19,6 +19,7 @@ rates:
 params: [period_start, period_end, complex_needs_gap]
 finding:
   subject: service_name
+  title: "Clients with complex needs {measure_heading}"
   message: "At {service_name}, {measure_text} for {pct_complex}% of clients with complex needs (mental health, substance use or housing) against {pct_other}% of its other clients ({complex_achieved} of {complex_cases} against {other_achieved} of {other_cases})."
   recommendation: "Look at how the service works with clients who have mental health, substance use or housing needs: agree joint working and information sharing with mental health, drug and alcohol and housing services, and consider a specialist worker or a longer, more flexible offer for these clients."
   evidence: "The SafeLives Marac near-miss review found a victim heard four times at two Maracs whose substance use and mental health needs were known to services that shared little; its recommendations include reviewing how complex cases are heard. SafeLives' refuge Insights data found 53% of refuge clients had mental health needs."
@@ -56,6 +57,8 @@ select
     measure,
     case when measure = 'engagement' then 'an intake was recorded (the client engaged)'
          else 'risk was reduced at exit' end                                 as measure_text,
+    case when measure = 'engagement' then 'engage less'
+         else 'have their risk reduced less often' end                       as measure_heading,
     complex_cases,
     complex_achieved,
     other_cases,

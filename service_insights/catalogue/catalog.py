@@ -32,10 +32,13 @@ FINDING_KEYS = ("subject", "message", "recommendation", "evidence", "confidence"
 """A finding's header: whom the row is about (a column), the message (a template filled
 from the row's columns, like "{pct_known}%"), what to do, the evidence for doing it, and
 the rate whose interval and base say how confident the finding is."""
-FINDING_OPTIONAL_KEYS = ("compare",)
+FINDING_OPTIONAL_KEYS = ("compare", "title")
 """`compare`: the rate set against the comparator's figure in the message, when it is not
 the `confidence` rate (whole-family support: confident in the social care share, but the
-point is the offer: "8.2% against 40.1% at other Idva services")."""
+point is the offer: "8.2% against 40.1% at other Idva services"). `title`: the finding's
+heading, a template filled from the row like the message, for a rule whose rows say
+different things (complex needs: "engage less" or "have their risk reduced less often",
+not two cards headed alike); the file's title when absent."""
 REFERENCE_KEYS = ("line", "band", "points")
 
 REQUIRED_KEYS = ("title", "description", "page", "chart")
@@ -538,12 +541,13 @@ def _finding(data: dict, rel: str, ln, chart: str, counts, rates, measures) -> d
         raise QueryFileError(QueryError(rel, line, f"finding.compare '{compare}' must be a "
                                         "column declared under 'rates' or 'measures'"))
     out["compare"] = compare
+    out["title"] = _str(raw["title"], "finding.title", line, rel) if "title" in raw else ""
     _column(out["subject"], "finding.subject", line, rel)
     if out["confidence"] not in rates and out["confidence"] not in measures:
         raise QueryFileError(QueryError(rel, line, f"finding.confidence '{out['confidence']}' "
                                         "must be a column declared under 'rates' (or, for a "
                                         "figure proportional to a count, 'measures')"))
-    for key in ("message", "recommendation"):
+    for key in ("message", "recommendation", "title"):
         try:
             template_fields(out[key])
         except ValueError as exc:

@@ -164,6 +164,7 @@ def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: P
         try:
             message = _fill(spec.finding["message"], row)
             recommendation = _fill(spec.finding["recommendation"], row)
+            title = _fill(spec.finding["title"], row) if spec.finding["title"] else spec.title
             sentence, level, base = _confidence(spec, row)
         except KeyError as exc:
             report.errors.append(QueryError(
@@ -173,7 +174,7 @@ def evaluate_rule(store: db.Store, entry: catalog.Entry, scope: Scope, period: P
         subject = str(row[spec.finding["subject"]])
         comparison = compare.sentence(subject, row)
         report.findings.append(Finding(
-            rule=spec.id, title=spec.title, subject=subject,
+            rule=spec.id, title=title, subject=subject,
             message=f"{message} {comparison}".strip(), recommendation=recommendation,
             evidence=spec.finding["evidence"], confidence=sentence, level=level, base=base,
             source=spec.source, comparison=comparison))
