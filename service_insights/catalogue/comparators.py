@@ -76,12 +76,16 @@ def _joined(words: list[str]) -> str:
 
 
 def services_register(store: db.Store):
-    """service_id, service_type, area_code and region of every service (fixed per store)."""
-    cached = getattr(store, "_comparator_register", None)
+    """Every registered service: id, name, type, area and region, by id. Read once per
+    open store, the one read of the register (selection.services_table is its view for
+    the filters and sign-in): the register changes only with a new build (an import or
+    `services add` swaps in a new file and a new Store), and comparators, sign-in, the
+    filters and findings ask on every click."""
+    cached = getattr(store, "_services_register", None)
     if cached is None:
-        cached = store.query("select service_id, service_type, area_code, region "
-                             "from main.services order by service_id").frame
-        store._comparator_register = cached
+        cached = store.query("select service_id, name, service_type, area_code, area_name, "
+                             "region from main.services order by service_id").frame
+        store._services_register = cached
     return cached
 
 

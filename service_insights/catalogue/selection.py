@@ -90,15 +90,11 @@ def viewer_scope(services: pl.DataFrame, viewer: Viewer) -> Scope:
 
 
 def services_table(store: db.Store) -> pl.DataFrame:
-    """Every registered service with its area, by id. Read once per open store: the
-    register changes only with a new build (an import or `services add` swaps in a new
-    file and a new Store), and sign-in, the filters and findings ask on every click."""
-    cached = getattr(store, "_services_table", None)
-    if cached is None:
-        cached = store.query("select service_id, name, area_code, area_name "
-                             "from main.services order by service_id").frame
-        store._services_table = cached
-    return cached
+    """Every registered service with its area, by id: the columns the filters, sign-in and
+    findings show, from the register comparators.services_register reads once per open
+    store."""
+    return comparators.services_register(store).select(
+        "service_id", "name", "area_code", "area_name")
 
 
 def scope_for(store: db.Store, areas: Sequence[str] = (),

@@ -221,7 +221,8 @@ def _service_cases(rng: np.random.Generator, svc: Service, n: int, client_offset
 
     Complex needs are drawn from `needs_rng`, a stream of their own, so adding them
     (schema 7) left every other drawn value of the sample as it was; `extra` draws issue
-    15's waits and missing outcomes from another stream of their own."""
+    15's waits and missing outcomes, then the referrals never taken on, from another
+    stream of their own."""
     extra = extra if extra is not None else np.random.default_rng(0)
     p = svc.profile
     span = (AS_OF - FIRST_DAY).days + 1
