@@ -50,4 +50,12 @@ def app_test():
     return AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
 
 
+def query_health_row(at, query_id: str) -> dict:
+    """The Query health page's row for one query file (the app already run once)."""
+    at.switch_page("app_pages/query_health.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    return table[table["query"] == query_id].iloc[0]
+
+
 os.environ.setdefault("SI_SAMPLE_CASES", "5000")

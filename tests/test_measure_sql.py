@@ -262,7 +262,7 @@ def test_the_digest_follows_the_definition(tmp_path, monkeypatch):
 
 def test_query_health_lists_a_bad_reference(app_env, tmp_path, monkeypatch):
     """The Query health page (what an analyst opens) names the file, line and reference."""
-    from tests.conftest import app_test
+    from tests.conftest import app_test, query_health_row
 
     root = tmp_path / "queries"
     shutil.copytree(QUERIES, root)
@@ -274,9 +274,6 @@ def test_query_health_lists_a_bad_reference(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("SI_QUERIES_DIR", str(root))
     at = app_test()
     at.run()
-    at.switch_page("app_pages/query_health.py").run()
-    assert not at.exception
-    table = at.dataframe[0].value
-    row = table[table["query"] == "overview/zz_bad_measure"].iloc[0]
+    row = query_health_row(at, "overview/zz_bad_measure")
     assert row["status"] == "does not parse"
     assert "line 11" in row["problem"] and "'high_risks' is not a measure" in row["problem"]

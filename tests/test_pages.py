@@ -6,7 +6,7 @@ import pytest
 
 from service_insights import settings
 from service_insights.access import grants
-from tests.conftest import app_test
+from tests.conftest import app_test, query_health_row
 
 PAGES = sorted(p.name for p in (settings.ROOT / "app_pages").glob("*.py"))
 ADMIN = grants.Viewer("root", "admin", None, None)
@@ -43,10 +43,7 @@ def test_broken_query_file_breaks_only_its_chart(app_env, tmp_path, monkeypatch)
     assert "unknown header key 'what'" in errors[0]
     assert len(at.metric) == 5, "the headline figures still show"
 
-    at.switch_page("app_pages/query_health.py").run()
-    assert not at.exception
-    table = at.dataframe[0].value
-    row = table[table["query"] == "home/zz_broken"].iloc[0]
+    row = query_health_row(at, "home/zz_broken")
     assert row["status"] == "does not parse" and "line 6" in row["problem"]
 
 

@@ -16,7 +16,7 @@ from service_insights import cli, settings
 from service_insights.access import accounts, grants
 from service_insights.catalogue import catalog
 from service_insights.store import db
-from tests.conftest import app_test
+from tests.conftest import app_test, query_health_row
 
 HEADER = ("/*---\ntitle: Cases by service\ndescription: Cases per service.\npage: equality\n"
           "order: 999\nchart: table\ncounts: [cases]\n---*/\n")
@@ -136,9 +136,6 @@ def test_query_health_lists_the_refused_file(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("SI_QUERIES_DIR", str(queries))
     at = app_test()
     at.run()
-    at.switch_page("app_pages/query_health.py").run()
-    assert not at.exception
-    table = at.dataframe[0].value
-    row = table[table["query"] == "equality/zz_escape"].iloc[0]
+    row = query_health_row(at, "equality/zz_escape")
     assert row["status"] == "does not parse"
     assert "line 10" in row["problem"] and "main.cases" in row["problem"]
